@@ -1,0 +1,28 @@
+// Package ioengine is nudb's I/O layer for the data file: a small io_uring
+// driver of its own, a pwrite fallback, block-aligned buffer arenas outside
+// the Go heap, block-device probing and the exclusive store lock.
+//
+// # Why not giouring
+//
+// DESIGN.md names github.com/pawelgaczynski/giouring. Its only resolvable
+// version (2023) carries a //go:linkname to syscall.munmap that Go 1.23 and
+// later refuse to link without -ldflags=-checklinkname=0, and its READ/WRITE
+// preparation leaves rw-flags from an earlier FSYNC in a reused SQE. A library
+// cannot ask every program that imports it for a linker flag, so nudb drives
+// the ring itself through golang.org/x/sys/unix: setup, the three mmapped
+// regions, WRITE/READ/NOP, and io_uring_enter. That is all the store needs.
+//
+// # Invariants
+//
+//   - Every buffer handed to an Engine comes from an Arena: anonymous mmap
+//     memory that the Go garbage collector never moves or frees, so the
+//     kernel may keep its address for as long as the I/O is in flight.
+//   - Buffers, offsets and lengths are multiples of the block size (O_DIRECT).
+//   - An Engine reports every submitted write exactly once through Wait, with
+//     the number of bytes written or an error; a short write is an error.
+//   - A write submitted with dsync=true is durable when its completion is
+//     reported (RWF_DSYNC: FUA or a cache flush by the kernel). A plain write
+//     is durable only after a later Datasync returns.
+//   - Engines are not safe for concurrent use: one goroutine (the store's
+//     writer) owns an Engine.
+package ioengine

@@ -1,0 +1,146 @@
+package ioengine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind selects an I/O engine.
+type Kind int
+
+const (
+	// Auto uses io_uring and falls back to pwrite when the kernel refuses it
+	// (ENOSYS, EPERM: seccomp profiles of container runtimes).
+	Auto Kind = iota
+	// Uring forces io_uring; opening fails when it is refused.
+	Uring
+	// Pwrite forces the synchronous pwrite engine.
+	Pwrite
+)
+
+// String names the kind as Stats reports it.
+func (k Kind) String() string {
+	switch k {
+	case Uring:
+		return "io_uring"
+	case Pwrite:
+		return "pwrite"
+	default:
+		return "auto"
+	}
+}
+
+// ErrUnavailable reports that io_uring was refused by the kernel.
+var ErrUnavailable = errors.New("ioengine: io_uring unavailable")
+
+// Completion reports the outcome of one submitted write.
+type Completion struct {
+	ID  uint64 // the id given to SubmitWrite
+	Err error  // nil when every byte was written
+}
+
+// Engine writes block-aligned buffers to one file descriptor.
+type Engine interface {
+	// Name is "io_uring" or "pwrite".
+	Name() string
+	// SubmitWrite starts writing buf at off. The buffer must stay untouched
+	// until Wait reports id. With dsync the write is durable on completion.
+	SubmitWrite(id uint64, buf []byte, off int64, dsync bool) error
+	// Pending is the number of submitted writes not yet reported by Wait.
+	Pending() int
+	// Wait blocks until at least one pending write completes (it returns at
+	// once when none is pending) and appends every available completion.
+	Wait(dst []Completion) ([]Completion, error)
+	// Datasync makes every write reported complete so far durable.
+	Datasync() error
+	// Close releases the engine; it does not close the file descriptor.
+	Close() error
+}
+
+// New returns an engine of the given kind writing to fd.
+func New(kind Kind, fd int, depth int) (Engine, error) {
+	switch kind {
+	case Pwrite:
+		return newPwrite(fd), nil
+	case Uring:
+		return newUring(fd, depth)
+	default:
+		e, err := newUring(fd, depth)
+		if errors.Is(err, ErrUnavailable) {
+			return newPwrite(fd), nil
+		}
+		return e, err
+	}
+}
+
+func shortWrite(n, want int) error {
+	return fmt.Errorf("ioengine: wrote %d of %d bytes: %w", n, want, io.ErrShortWrite)
+}
+
+// pwriteEngine is the fallback: each write is a synchronous pwritev2 whose
+// completion is queued for the next Wait.
+type pwriteEngine struct {
+	fd   int
+	done []Completion
+}
+
+func newPwrite(fd int) *pwriteEngine { return &pwriteEngine{fd: fd} }
+
+func (e *pwriteEngine) Name() string { return "pwrite" }
+
+func (e *pwriteEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool) error {
+	flags := 0
+	if dsync {
+		flags = unix.RWF_DSYNC
+	}
+	var err error
+	n := 0
+	for n < len(buf) {
+		var m int
+		m, err = unix.Pwritev2(e.fd, [][]byte{buf[n:]}, off+int64(n), flags)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		if m == 0 {
+			err = shortWrite(n, len(buf))
+			break
+		}
+		n += m
+	}
+	if err != nil {
+		err = fmt.Errorf("ioengine: pwrite at %d: %w", off, err)
+	}
+	e.done = append(e.done, Completion{ID: id, Err: err})
+	return nil
+}
+
+func (e *pwriteEngine) Pending() int { return len(e.done) }
+
+func (e *pwriteEngine) Wait(dst []Completion) ([]Completion, error) {
+	dst = append(dst, e.done...)
+	e.done = e.done[:0]
+	return dst, nil
+}
+
+func (e *pwriteEngine) Datasync() error { return datasync(e.fd) }
+
+func (e *pwriteEngine) Close() error { return nil }
+
+func datasync(fd int) error {
+	for {
+		err := unix.Fdatasync(fd)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("ioengine: fdatasync: %w", err)
+		}
+		return nil
+	}
+}
