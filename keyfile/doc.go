@@ -1,0 +1,59 @@
+// Package keyfile is nudb's index: a memory-mapped file of 4096-byte pages
+// holding a linear-hashing hash table, plus a header page with the store's
+// watermarks. It is a cache of the data file: deleting it loses nothing,
+// because it can always be rebuilt from the log.
+//
+// # Layout
+//
+// Page 0 is the header. Its first 512-byte sector holds the identity (magic,
+// version, key size, store UID, salt, block size, a CRC of those), the
+// watermarks extent, written, synced and clean as 8-byte aligned words that
+// are only ever written with atomic stores, and two checkpoint slots (A/B,
+// each with a generation and a CRC; the valid one with the highest
+// generation wins, so a checkpoint caught half written by page writeback
+// leaves the previous one in force).
+//
+// Every other page is a bucket page or an overflow page: a 16-byte page
+// header (kind, bucket number, next overflow page) and 255 slots of 16 bytes
+// (item offset, value length, tag). A slot with offset 0 is empty. Bucket b
+// of the table lives on the page whose header names b; the map from bucket
+// to page is rebuilt in memory at open by reading the page headers.
+//
+// # Linear hashing
+//
+// With B buckets and n the largest power of two not above B, a key hash h
+// lives in bucket h mod 2n, or h mod n when that is not below B. Adding
+// bucket B splits bucket B-n. The table grows one bucket at a time as items
+// arrive, never with a stop-the-world rehash.
+//
+// # Crash rule and how it is kept
+//
+// After a power loss any 512-byte sector written since the last msync may
+// hold its old or its new contents. The checkpoint slot records, together
+// and after an msync of everything else, the table geometry (bucket and
+// page counts) and the data-file offset below which every item is indexed.
+// Between checkpoints:
+//
+//   - Inserts only fill empty slots and only link new, zeroed overflow pages.
+//   - A split copies the moving entries into the new bucket page and leaves
+//     the originals where they were. The originals become stale (they no
+//     longer live in the bucket their hash addresses, so no lookup finds
+//     them) but they keep every entry findable under the geometry of the last
+//     checkpoint, which is the one recovery uses.
+//   - Stale entries are cleared only after the next checkpoint has
+//     published the new geometry (write new, msync, publish, msync, clean).
+//
+// Recovery opens the table with the checkpointed geometry, forgets pages
+// allocated after it, cuts overflow links into them, clears every entry at
+// or past the checkpoint offset and every stale entry, and re-indexes the
+// log from the checkpoint. Entries below the checkpoint therefore survive
+// every sector mix, and entries above it may be lost but never point at the
+// wrong item.
+//
+// # Concurrency
+//
+// One writer (the store's writer goroutine, or recovery) mutates the table
+// under a write lock; any number of readers look up under a read lock that
+// is never held across I/O. Watermarks are read and written atomically
+// without the lock.
+package keyfile

@@ -1,0 +1,258 @@
+package keyfile
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// reserve is the virtual address range mapped for a key file. The file grows
+// inside it (ftruncate) without a remap, so readers never see the mapping
+// move. 64 GiB of index is about two billion items.
+const reserve = 64 << 30
+
+// File is an open key file.
+type File struct {
+	path     string
+	fd       int
+	mem      []byte // the whole reserved mapping; bytes past size are not touched
+	size     int64  // file size, a multiple of PageSize
+	readOnly bool
+	id       Identity
+
+	// The watermark words live in the mapped header page. They are 8-byte
+	// aligned (the mapping is page aligned and the offsets are multiples of
+	// 8), so atomic access to them is valid; readers of Stats load them while
+	// the writer stores them.
+	extent, written, synced, clean *atomic.Uint64
+
+	mu sync.RWMutex // guards the table below and the slot contents
+	table
+	cp     Checkpoint // the durable checkpoint in force
+	cpSlot int        // slot holding cp; the next checkpoint goes to the other
+
+	// AfterMsync, when set, is called after every msync with the mapped
+	// bytes in use; the crash simulator snapshots them there.
+	AfterMsync func(mem []byte)
+}
+
+// Create writes a new, empty key file for id at path, replacing any file
+// there, and syncs it. logStart is the data-file offset of the first record.
+func Create(path string, id Identity, logStart int64) error {
+	buf := make([]byte, 2*PageSize)
+	id.encode(buf)
+	le := leWords(buf)
+	le(extentOff, uint64(logStart))
+	le(writtenOff, uint64(logStart))
+	le(syncedOff, uint64(logStart))
+	le(cleanOff, 1)
+	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: 2}
+	cp.encode(buf[slotAOff:])
+	initPage(buf[PageSize:], kindBucket, 0)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("keyfile: create: %w", err)
+	}
+	if _, err := f.Write(buf); err != nil {
+		f.Close()
+		return fmt.Errorf("keyfile: create: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("keyfile: create: %w", err)
+	}
+	return f.Close()
+}
+
+func leWords(b []byte) func(off int, v uint64) {
+	return func(off int, v uint64) {
+		for i := 0; i < 8; i++ {
+			b[off+i] = byte(v >> (8 * i))
+		}
+	}
+}
+
+// Open maps the key file at path and checks it against id. It returns
+// ErrMissing, ErrForeign or ErrDamaged (wrapped) when the file cannot serve
+// as this store's index; the caller then rebuilds it. Open does not change
+// the file: the table is loaded with the checkpointed geometry, and Repair
+// must run before any insert when the store was not closed cleanly.
+func Open(path string, id Identity, readOnly bool) (*File, error) {
+	flags := os.O_RDWR
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if readOnly {
+		flags = os.O_RDONLY
+		prot = unix.PROT_READ
+	}
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, fmt.Errorf("%w: %s", ErrMissing, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keyfile: open %s: %w", path, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("keyfile: stat %s: %w", path, err)
+	}
+	if st.Size == 0 {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %s is empty", ErrMissing, path)
+	}
+	if st.Size < 2*PageSize || st.Size%PageSize != 0 || st.Size > reserve {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: size %d", ErrDamaged, st.Size)
+	}
+	mem, err := unix.Mmap(fd, 0, reserve, prot, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("keyfile: mmap %s: %w", path, err)
+	}
+	f := &File{path: path, fd: fd, mem: mem, size: st.Size, readOnly: readOnly, id: id}
+	f.bindWatermarks()
+	if err := f.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *File) bindWatermarks() {
+	word := func(off int) *atomic.Uint64 {
+		// See the field comment: aligned words inside the live mapping.
+		return (*atomic.Uint64)(unsafe.Pointer(&f.mem[off]))
+	}
+	f.extent, f.written, f.synced, f.clean = word(extentOff), word(writtenOff), word(syncedOff), word(cleanOff)
+}
+
+// load checks the header and loads the table at the checkpointed geometry.
+func (f *File) load() error {
+	if err := checkIdentity(f.mem[:PageSize], f.id); err != nil {
+		return err
+	}
+	cp, slot, ok := latestCheckpoint(f.mem[:PageSize])
+	if !ok {
+		return fmt.Errorf("%w: no valid checkpoint", ErrDamaged)
+	}
+	if cp.Buckets == 0 || cp.Buckets >= 1<<32 || cp.Pages < cp.Buckets+1 || int64(cp.Pages)*PageSize > f.size {
+		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, f.size)
+	}
+	f.cp, f.cpSlot = cp, slot
+	return f.table.load(f.mem, cp.Buckets, cp.Pages)
+}
+
+// Identity is the identity the file was opened with.
+func (f *File) Identity() Identity { return f.id }
+
+// Checkpoint is the checkpoint in force.
+func (f *File) Checkpoint() Checkpoint { return f.cp }
+
+// Watermarks reads the header's watermarks.
+func (f *File) Watermarks() Watermarks {
+	return Watermarks{Extent: f.extent.Load(), Written: f.written.Load(), Synced: f.synced.Load(),
+		Checkpoint: f.cp.Offset, Clean: f.clean.Load() != 0}
+}
+
+// SetExtent, SetWritten and SetSynced advance a watermark (atomic stores;
+// DESIGN.md fixes their order: extent before a submit, written after the
+// writes below it completed, synced after the barrier covering it).
+func (f *File) SetExtent(v int64)  { f.extent.Store(uint64(v)) }
+func (f *File) SetWritten(v int64) { f.written.Store(uint64(v)) }
+func (f *File) SetSynced(v int64)  { f.synced.Store(uint64(v)) }
+
+// SetClean sets or clears the clean flag and msyncs the header page, so a
+// cleared flag is durable before the first write of a session.
+func (f *File) SetClean(clean bool) error {
+	v := uint64(0)
+	if clean {
+		v = 1
+	}
+	f.clean.Store(v)
+	return f.msync(f.mem[:PageSize])
+}
+
+// Sync msyncs every page in use.
+func (f *File) Sync() error { return f.msync(f.mem[:f.size]) }
+
+func (f *File) msync(b []byte) error {
+	if f.readOnly {
+		return nil
+	}
+	if err := unix.Msync(b, unix.MS_SYNC); err != nil {
+		return fmt.Errorf("keyfile: msync: %w", err)
+	}
+	if f.AfterMsync != nil {
+		f.AfterMsync(f.mem[:f.size])
+	}
+	return nil
+}
+
+// WriteCheckpoint makes the index durable up to cp.Offset and publishes the
+// current geometry, in the order the crash rule needs: msync every page
+// (new buckets and entries reach the disk), write the other checkpoint slot,
+// msync the header (publish), then clear the stale entries that splits left
+// behind (their durability comes with the next msync; until then they are
+// harmless). cp's geometry, item count and generation are filled in here.
+func (f *File) WriteCheckpoint(cp Checkpoint) error {
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	cp.Gen = f.cp.Gen + 1
+	cp.Buckets, cp.Pages, cp.Items = f.buckets, f.pages, f.items
+	slot := 1 - f.cpSlot
+	cp.encode(f.mem[slotAOff+slot*slotSize:])
+	f.mu.Unlock()
+	if err := f.msync(f.mem[:PageSize]); err != nil {
+		return err
+	}
+	f.cp, f.cpSlot = cp, slot
+	f.mu.Lock()
+	f.cleanSplit()
+	f.mu.Unlock()
+	return nil
+}
+
+// Close unmaps and closes the file. It does not sync.
+func (f *File) Close() error {
+	var err error
+	if f.mem != nil {
+		err = unix.Munmap(f.mem)
+		f.mem = nil
+	}
+	if f.fd >= 0 {
+		if e := unix.Close(f.fd); err == nil {
+			err = e
+		}
+		f.fd = -1
+	}
+	return err
+}
+
+// grow extends the file so page p exists, in steps of an eighth of its size
+// (at least 64 pages): amortised O(1) growth without remapping.
+func (f *File) grow(p uint64) error {
+	need := int64(p+1) * PageSize
+	if need <= f.size {
+		return nil
+	}
+	if need > reserve {
+		return fmt.Errorf("keyfile: index larger than %d bytes", int64(reserve))
+	}
+	n := max(need, f.size+max(f.size/8, 64*PageSize))
+	n = min((n+PageSize-1)/PageSize*PageSize, reserve)
+	if err := unix.Ftruncate(f.fd, n); err != nil {
+		return fmt.Errorf("keyfile: grow to %d: %w", n, err)
+	}
+	f.size = n
+	return nil
+}
+
+// Size is the key file's size in bytes.
+func (f *File) Size() int64 { return f.size }

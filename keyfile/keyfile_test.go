@@ -1,0 +1,152 @@
+package keyfile
+
+import (
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func testIdentity() Identity {
+	id := Identity{KeySize: 32, BlockSize: 4096, Salt: 99}
+	id.UID[0] = 7
+	return id
+}
+
+func newTestFile(t *testing.T) (string, *File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "key")
+	if err := Create(path, testIdentity(), 4096); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path, testIdentity(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return path, f
+}
+
+func keyOf(i int) []byte {
+	k := make([]byte, 32)
+	binary.LittleEndian.PutUint64(k, uint64(i))
+	return k
+}
+
+// offOf is a distinct fake item offset for item i.
+func offOf(i int) int64 { return 4096 + 136 + int64(i)*100 }
+
+func find(f *File, i int) bool {
+	for _, c := range f.Lookup(Hash(99, keyOf(i)), nil) {
+		if c.Offset == offOf(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestInsertLookupGrowAndReopen(t *testing.T) {
+	path, f := newTestFile(t)
+	const n = 100000
+	for i := 0; i < n; i++ {
+		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), i%70000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := f.Stats()
+	if st.Items != n || st.Buckets < n/SlotsPerPage {
+		t.Fatalf("stats after %d inserts: %+v", n, st)
+	}
+	for i := 0; i < n; i++ {
+		if !find(f, i) {
+			t.Fatalf("item %d not found after growth", i)
+		}
+	}
+	if err := f.WriteCheckpoint(Checkpoint{Offset: offOf(n)}); err != nil {
+		t.Fatal(err)
+	}
+	if f.Stats().Stale != 0 {
+		t.Fatalf("stale entries left after checkpoint: %d", f.Stats().Stale)
+	}
+	f.Close()
+	g, err := Open(path, testIdentity(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if g.Stats().Items != n {
+		t.Fatalf("reopened with %d items, want %d", g.Stats().Items, n)
+	}
+	for i := 0; i < n; i += 7 {
+		if !find(g, i) {
+			t.Fatalf("item %d lost across reopen", i)
+		}
+	}
+}
+
+func TestRepairDropsEntriesPastCut(t *testing.T) {
+	_, f := newTestFile(t)
+	for i := 0; i < 5000; i++ {
+		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := f.Repair(offOf(3000), offOf(5000), 4096)
+	if r.Dropped != 2000 || r.Items != 3000 {
+		t.Fatalf("repair: %+v", r)
+	}
+	for i := 0; i < 5000; i++ {
+		if find(f, i) != (i < 3000) {
+			t.Fatalf("item %d: found=%v after repair at 3000", i, find(f, i))
+		}
+	}
+}
+
+func TestOpenRejectsForeignAndDamaged(t *testing.T) {
+	path, f := newTestFile(t)
+	f.Close()
+	other := testIdentity()
+	other.UID[1] = 1
+	if _, err := Open(path, other, false); !errors.Is(err, ErrForeign) {
+		t.Fatalf("foreign: %v", err)
+	}
+	b, _ := os.ReadFile(path)
+	b[5] ^= 1
+	os.WriteFile(path, b, 0o644)
+	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrDamaged) {
+		t.Fatalf("damaged: %v", err)
+	}
+	os.WriteFile(path, nil, 0o644)
+	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrMissing) {
+		t.Fatalf("empty: %v", err)
+	}
+	if _, err := Open(path+".none", testIdentity(), false); !errors.Is(err, ErrMissing) {
+		t.Fatalf("missing: %v", err)
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	dir := f.TempDir()
+	seed := filepath.Join(dir, "seed")
+	if err := Create(seed, testIdentity(), 4096); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(seed)
+	f.Add(b[:PageSize], b[PageSize:])
+	f.Fuzz(func(t *testing.T, hdr, page []byte) {
+		buf := make([]byte, 2*PageSize)
+		copy(buf, hdr)
+		copy(buf[PageSize:], page)
+		path := filepath.Join(t.TempDir(), "key")
+		os.WriteFile(path, buf, 0o644)
+		g, err := Open(path, testIdentity(), false)
+		if err != nil {
+			return
+		}
+		defer g.Close()
+		g.Lookup(12345, nil)
+		g.Repair(8192, 8192, 4096)
+		_ = g.Insert(Hash(99, keyOf(1)), offOf(1), 1)
+	})
+}

@@ -1,0 +1,384 @@
+package keyfile
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// Page layout.
+const (
+	kindBucket   = 1
+	kindOverflow = 2
+	pageHeader   = 16
+	slotBytes    = 16
+	// SlotsPerPage is the number of entries a page holds.
+	SlotsPerPage = (PageSize - pageHeader) / slotBytes
+	// LoadFactor is the fill of bucket pages the table grows to keep.
+	LoadFactor = 0.5
+	// SizeUnknown marks a value too long for the 16-bit size hint of a slot.
+	SizeUnknown = 0xFFFF
+)
+
+var le = binary.LittleEndian
+
+// table is the in-memory view of the hash table in the mapping.
+type table struct {
+	mem     []byte
+	buckets uint64
+	pages   uint64
+	items   uint64   // live entries (not stale)
+	stale   uint64   // entries left behind by splits, not yet cleared
+	dir     []uint32 // bucket → page
+	hint    []uint8  // per page: every slot below is full
+	hwm     []uint8  // per page: every slot at or above is empty
+	split   []uint32 // buckets split since the last checkpoint
+}
+
+func initPage(p []byte, kind uint32, bucket uint32) {
+	clear(p[:PageSize])
+	le.PutUint32(p[0:], kind)
+	le.PutUint32(p[4:], bucket)
+}
+
+func (t *table) page(p uint32) []byte {
+	o := uint64(p) * PageSize
+	return t.mem[o : o+PageSize : o+PageSize]
+}
+
+func (t *table) kind(p uint32) uint32 { return le.Uint32(t.page(p)[0:]) }
+
+// next is the overflow page after p; links past the page count (pages
+// allocated after the checkpoint in force) read as the end of the chain.
+func (t *table) next(p uint32) uint32 {
+	q := le.Uint32(t.page(p)[8:])
+	if uint64(q) >= t.pages {
+		return 0
+	}
+	return q
+}
+
+func slotOff(i int) int { return pageHeader + i*slotBytes }
+
+// slot returns the hash and the packed offset/size word of slot i of page p.
+// A zero word is an empty slot.
+func (t *table) slot(p uint32, i int) (uint64, uint64) {
+	b := t.page(p)[slotOff(i):]
+	return le.Uint64(b[0:]), le.Uint64(b[8:])
+}
+
+func packWord(off int64, size int) uint64 {
+	if size >= SizeUnknown {
+		size = SizeUnknown
+	}
+	return uint64(off)<<16 | uint64(size)
+}
+
+func unpackWord(w uint64) (int64, int) { return int64(w >> 16), int(w & 0xFFFF) }
+
+// MaxOffset is the largest data-file offset an entry can hold (2^48-1).
+const MaxOffset = 1<<48 - 1
+
+// load rebuilds the bucket directory and per-page hints from the mapping.
+func (t *table) load(mem []byte, buckets, pages uint64) error {
+	t.mem, t.buckets, t.pages = mem, buckets, pages
+	t.dir = make([]uint32, buckets)
+	t.hint = make([]uint8, pages)
+	t.hwm = make([]uint8, pages)
+	t.items, t.stale = 0, 0
+	t.split = t.split[:0]
+	for p := uint32(1); uint64(p) < pages; p++ {
+		switch t.kind(p) {
+		case kindBucket:
+			b := le.Uint32(t.page(p)[4:])
+			if uint64(b) >= buckets || t.dir[b] != 0 {
+				return fmt.Errorf("%w: page %d claims bucket %d", ErrDamaged, p, b)
+			}
+			t.dir[b] = p
+		case kindOverflow:
+		default:
+			return fmt.Errorf("%w: page %d has kind %d", ErrDamaged, p, t.kind(p))
+		}
+	}
+	seen := make([]bool, pages)
+	for b, p := range t.dir {
+		if p == 0 {
+			return fmt.Errorf("%w: bucket %d has no page", ErrDamaged, b)
+		}
+		for q := p; q != 0; q = t.next(q) {
+			if seen[q] || (q != p && t.kind(q) != kindOverflow) {
+				return fmt.Errorf("%w: overflow chain of bucket %d revisits page %d", ErrDamaged, b, q)
+			}
+			seen[q] = true
+			t.scanPage(q, uint64(b))
+		}
+	}
+	return nil
+}
+
+// scanPage recomputes the hints of page p and counts its entries.
+func (t *table) scanPage(p uint32, bucket uint64) {
+	t.hint[p], t.hwm[p] = SlotsPerPage, 0
+	for i := 0; i < SlotsPerPage; i++ {
+		h, w := t.slot(p, i)
+		if w == 0 {
+			t.hint[p] = min(t.hint[p], uint8(i))
+			continue
+		}
+		t.hwm[p] = uint8(i + 1)
+		if bucketOf(h, t.buckets) == bucket {
+			t.items++
+		} else {
+			t.stale++
+		}
+	}
+}
+
+// Candidate is an index entry whose hash matches a lookup.
+type Candidate struct {
+	Offset int64 // data-file offset of the item
+	Size   int   // value length, or SizeUnknown when it is 65535 or more
+}
+
+// Lookup appends the entries whose full 64-bit hash equals h. The caller
+// reads each candidate item and compares keys. No I/O happens under the lock.
+func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
+	f.mu.RLock()
+	for p := f.dir[bucketOf(h, f.buckets)]; p != 0; p = f.next(p) {
+		pg := f.page(p)
+		for i, n := 0, int(f.hwm[p]); i < n; i++ {
+			o := slotOff(i)
+			if le.Uint64(pg[o:]) == h {
+				if w := le.Uint64(pg[o+8:]); w != 0 {
+					off, size := unpackWord(w)
+					dst = append(dst, Candidate{off, size})
+				}
+			}
+		}
+	}
+	f.mu.RUnlock()
+	return dst
+}
+
+// Insert adds an entry for an item at off with a value of size bytes. Only
+// the writer calls it. It fills an empty slot (or a new overflow page) and
+// then splits buckets while the table is above its load factor.
+func (f *File) Insert(h uint64, off int64, size int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.put(uint32(bucketOf(h, f.buckets)), h, packWord(off, size)); err != nil {
+		return err
+	}
+	f.items++
+	for float64(f.items) > float64(f.buckets)*SlotsPerPage*LoadFactor {
+		if err := f.splitOne(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put stores an entry in the first empty slot of bucket b's chain.
+func (f *File) put(b uint32, h, w uint64) error {
+	p := f.dir[b]
+	for {
+		if f.hint[p] < SlotsPerPage {
+			pg := f.page(p)
+			for i := int(f.hint[p]); i < SlotsPerPage; i++ {
+				o := slotOff(i)
+				if le.Uint64(pg[o+8:]) != 0 {
+					continue
+				}
+				// Hash before the occupancy word: a slot caught half
+				// written is empty or carries a hash no lookup matches.
+				le.PutUint64(pg[o:], h)
+				le.PutUint64(pg[o+8:], w)
+				f.hint[p] = uint8(i + 1)
+				f.hwm[p] = max(f.hwm[p], uint8(i+1))
+				return nil
+			}
+			f.hint[p] = SlotsPerPage
+		}
+		q := f.next(p)
+		if q == 0 {
+			var err error
+			if q, err = f.allocPage(kindOverflow, 0); err != nil {
+				return err
+			}
+			le.PutUint32(f.page(p)[8:], q)
+		}
+		p = q
+	}
+}
+
+// allocPage appends a zeroed page of the given kind.
+func (f *File) allocPage(kind, bucket uint32) (uint32, error) {
+	p := f.pages
+	if p >= 1<<32-1 {
+		return 0, fmt.Errorf("keyfile: page limit reached")
+	}
+	if err := f.grow(p); err != nil {
+		return 0, err
+	}
+	// The page may hold garbage from pages forgotten by recovery.
+	initPage(f.page(uint32(p)), kind, bucket)
+	f.pages++
+	f.hint = append(f.hint, 0)
+	f.hwm = append(f.hwm, 0)
+	return uint32(p), nil
+}
+
+// splitOne adds bucket B and copies into it the entries of bucket B-n that
+// now address it. The originals stay until the next checkpoint (see the
+// package doc).
+func (f *File) splitOne() error {
+	nb := f.buckets
+	n := uint64(1) << (63 - bits.LeadingZeros64(nb))
+	s := uint32(nb - n)
+	p, err := f.allocPage(kindBucket, uint32(nb))
+	if err != nil {
+		return err
+	}
+	f.dir = append(f.dir, p)
+	f.buckets++
+	for q := f.dir[s]; q != 0; q = f.next(q) {
+		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
+			h, w := f.slot(q, i)
+			if w != 0 && bucketOf(h, f.buckets) == nb {
+				if err := f.put(uint32(nb), h, w); err != nil {
+					return err
+				}
+				f.stale++
+			}
+		}
+	}
+	f.split = append(f.split, s)
+	return nil
+}
+
+// cleanSplit clears the stale originals in buckets split since the last
+// checkpoint. Called with mu held, after the new geometry is durable.
+func (f *File) cleanSplit() {
+	for _, s := range f.split {
+		n := f.clearWhere(s, func(h, w uint64) bool { return bucketOf(h, f.buckets) != uint64(s) })
+		f.stale -= uint64(n)
+	}
+	f.split = f.split[:0]
+}
+
+// clearWhere zeroes the entries of bucket b's chain for which drop is true,
+// and returns how many it cleared.
+func (f *File) clearWhere(b uint32, drop func(h, w uint64) bool) int {
+	n := 0
+	for q := f.dir[b]; q != 0; q = f.next(q) {
+		pg := f.page(q)
+		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
+			o := slotOff(i)
+			h, w := le.Uint64(pg[o:]), le.Uint64(pg[o+8:])
+			if w == 0 || !drop(h, w) {
+				continue
+			}
+			le.PutUint64(pg[o+8:], 0)
+			le.PutUint64(pg[o:], 0)
+			f.hint[q] = min(f.hint[q], uint8(i))
+			n++
+		}
+	}
+	return n
+}
+
+// RepairReport says what Repair changed.
+type RepairReport struct {
+	Dropped      int // entries at or past the cut
+	BeyondExtent int // of those, entries past the extent watermark (damage)
+	Stale        int // stale split copies cleared
+	CutLinks     int // overflow links into forgotten pages
+	Items        uint64
+}
+
+// Repair makes the table loaded at the checkpointed geometry consistent
+// after an unclean stop: it cuts overflow links into pages allocated after
+// the checkpoint, clears every entry whose item lies at or past cut (or
+// before logStart) and every stale split copy. The caller re-indexes the log
+// from cut and then writes a checkpoint.
+func (f *File) Repair(cut, extent, logStart int64) RepairReport {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var r RepairReport
+	for p := uint32(1); uint64(p) < f.pages; p++ {
+		if q := le.Uint32(f.page(p)[8:]); q != 0 && uint64(q) >= f.pages {
+			le.PutUint32(f.page(p)[8:], 0)
+			r.CutLinks++
+		}
+	}
+	for b := range f.dir {
+		f.clearWhere(uint32(b), func(h, w uint64) bool {
+			off, _ := unpackWord(w)
+			switch {
+			case bucketOf(h, f.buckets) != uint64(b):
+				r.Stale++
+				return true
+			case off >= cut || off < logStart:
+				r.Dropped++
+				if off >= extent || off < logStart {
+					r.BeyondExtent++
+				}
+				return true
+			}
+			return false
+		})
+	}
+	f.items, f.stale = 0, 0
+	for b, p := range f.dir {
+		for q := p; q != 0; q = f.next(q) {
+			f.scanPage(q, uint64(b))
+		}
+	}
+	f.split = f.split[:0]
+	r.Items = f.items
+	return r
+}
+
+// Entry is one live index entry, as Scan reports it.
+type Entry struct {
+	Bucket uint64
+	Hash   uint64
+	Offset int64
+	Size   int
+}
+
+// Scan calls fn for every live entry (stale split copies are skipped), in
+// bucket order, under the read lock. fn must not call back into f.
+func (f *File) Scan(fn func(e Entry) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	for b, p := range f.dir {
+		for q := p; q != 0; q = f.next(q) {
+			for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
+				h, w := f.slot(q, i)
+				if w == 0 || bucketOf(h, f.buckets) != uint64(b) {
+					continue
+				}
+				off, size := unpackWord(w)
+				if err := fn(Entry{uint64(b), h, off, size}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// TableStats describes the table.
+type TableStats struct {
+	Items, Stale, Buckets, Pages uint64
+	LoadFactor                   float64 // live entries ÷ bucket-page slots
+}
+
+// Stats reports the table's size and fill.
+func (f *File) Stats() TableStats {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return TableStats{Items: f.items, Stale: f.stale, Buckets: f.buckets, Pages: f.pages,
+		LoadFactor: float64(f.items) / float64(f.buckets*SlotsPerPage)}
+}
