@@ -168,4 +168,3 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 
 // ErrEOF reports a read past the end of the data file.
 var ErrEOF = errors.New("ioengine: unexpected end of file")
-
