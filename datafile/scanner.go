@@ -51,6 +51,7 @@ type Scanner struct {
 	pos    int64
 	prev   Header
 	first  bool // prev is unknown: accept any sequence at pos
+	chunk  int  // next read size: starts small, doubles up to len(buf)
 	// Reason explains the last ErrEndOfLog.
 	Reason error
 	// BytesRead counts the bytes read from the source.
@@ -92,7 +93,13 @@ func (s *Scanner) fill(n int) ([]byte, error) {
 		return s.buf[start : start+n], nil
 	}
 	s.bufOff = s.pos
-	want := len(s.buf)
+	// Start with small reads so a short tail costs little, and double them
+	// so a long scan soon reads in large sequential chunks.
+	if s.chunk == 0 {
+		s.chunk = 64 << 10
+	}
+	want := min(max(s.chunk, n), len(s.buf))
+	s.chunk = min(2*s.chunk, len(s.buf))
 	if rem := s.limit - s.pos; rem < int64(want) {
 		want = int(rem)
 	}

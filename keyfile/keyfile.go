@@ -255,4 +255,8 @@ func (f *File) grow(p uint64) error {
 }
 
 // Size is the key file's size in bytes.
-func (f *File) Size() int64 { return f.size }
+func (f *File) Size() int64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.size
+}

@@ -382,3 +382,11 @@ func (f *File) Stats() TableStats {
 	return TableStats{Items: f.items, Stale: f.stale, Buckets: f.buckets, Pages: f.pages,
 		LoadFactor: float64(f.items) / float64(f.buckets*SlotsPerPage)}
 }
+
+// PendingSplits is the number of splits since the last checkpoint: the
+// stale copies a checkpoint would clear.
+func (f *File) PendingSplits() int {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return len(f.split)
+}

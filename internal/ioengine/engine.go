@@ -128,11 +128,12 @@ func (e *pwriteEngine) Wait(dst []Completion) ([]Completion, error) {
 	return dst, nil
 }
 
-func (e *pwriteEngine) Datasync() error { return datasync(e.fd) }
+func (e *pwriteEngine) Datasync() error { return Datasync(e.fd) }
 
 func (e *pwriteEngine) Close() error { return nil }
 
-func datasync(fd int) error {
+// Datasync makes the completed writes to fd durable (fdatasync, retried on EINTR).
+func Datasync(fd int) error {
 	for {
 		err := unix.Fdatasync(fd)
 		if err == unix.EINTR {

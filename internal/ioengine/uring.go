@@ -310,6 +310,6 @@ func (e *uringEngine) Wait(dst []Completion) ([]Completion, error) {
 	}
 }
 
-func (e *uringEngine) Datasync() error { return datasync(e.fd) }
+func (e *uringEngine) Datasync() error { return Datasync(e.fd) }
 
 func (e *uringEngine) Close() error { return e.ring.Close() }

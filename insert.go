@@ -1,0 +1,120 @@
+package nudb
+
+import (
+	"fmt"
+
+	"github.com/nudbgo/nudb/keyfile"
+)
+
+func (s *Store) checkItem(key, value []byte) error {
+	if len(key) != s.geom.KeySize {
+		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
+	}
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueSize, len(value), MaxValueSize)
+	}
+	return nil
+}
+
+// Insert stores value under key. The key must be the store's key size and
+// the value at most MaxValueSize bytes (it may be empty). A key that is
+// already stored, or being stored by a concurrent Insert, returns
+// ErrKeyExists: of many racing inserts of one key exactly one succeeds.
+//
+// Insert returns when the item's record is durable (SyncAlways) or written
+// (SyncInterval, SyncNever); the item is visible to Fetch from then on.
+// Insert does not keep key or value after it returns.
+func (s *Store) Insert(key, value []byte) error {
+	if err := s.checkItem(key, value); err != nil {
+		return err
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	w := s.w
+	op := w.ops.Get().(*insertOp)
+	op.req = request{key: key, value: value, hash: keyfile.Hash(s.sb.Salt, key), w: &op.w}
+	op.w.remaining, op.w.err = 1, nil
+	err := w.addPending(&op.req, func() (bool, error) { return s.exists(op.req.hash, key) })
+	if err == nil {
+		if err = w.enqueue(&op.req); err != nil {
+			w.dropPending([]*request{&op.req})
+		} else {
+			<-op.w.done
+			err = op.w.err
+		}
+	}
+	op.req = request{}
+	w.ops.Put(op)
+	return err
+}
+
+// Batch collects items for InsertBatch.
+type Batch struct {
+	keys, values [][]byte
+}
+
+// Put adds an item to the batch. The batch keeps key and value until
+// InsertBatch returns; they must not change before then.
+func (b *Batch) Put(key, value []byte) {
+	b.keys = append(b.keys, key)
+	b.values = append(b.values, value)
+}
+
+// Len is the number of items in the batch.
+func (b *Batch) Len() int { return len(b.keys) }
+
+// Reset empties the batch for reuse.
+func (b *Batch) Reset() {
+	clear(b.keys)
+	clear(b.values)
+	b.keys, b.values = b.keys[:0], b.values[:0]
+}
+
+// InsertBatch inserts every item of b with one wait: the items go into as
+// few records as fit (and, under SyncAlways, as few barriers). Keys already
+// stored, or repeated within the batch, are skipped and counted in the
+// result, since in a content-addressed store the same key means the same
+// value. Any invalid item fails the whole batch before anything is written.
+func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
+	for i := range b.keys {
+		if err := s.checkItem(b.keys[i], b.values[i]); err != nil {
+			return 0, fmt.Errorf("item %d: %w", i, err)
+		}
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return 0, ErrClosed
+	}
+	w := s.w
+	reqs := make([]request, len(b.keys))
+	ptrs := make([]*request, 0, len(b.keys))
+	wt := &waiter{done: make(chan struct{}, 1)}
+	for i := range b.keys {
+		r := &reqs[i]
+		*r = request{key: b.keys[i], value: b.values[i], hash: keyfile.Hash(s.sb.Salt, b.keys[i]), w: wt}
+		err := w.addPending(r, func() (bool, error) { return s.exists(r.hash, r.key) })
+		if err == ErrKeyExists {
+			skipped++
+			continue
+		}
+		if err != nil {
+			w.dropPending(ptrs)
+			return 0, err
+		}
+		ptrs = append(ptrs, r)
+	}
+	if len(ptrs) == 0 {
+		return skipped, nil
+	}
+	wt.remaining = len(ptrs)
+	if err := w.enqueue(ptrs...); err != nil {
+		w.dropPending(ptrs)
+		return 0, err
+	}
+	<-wt.done
+	return skipped, wt.err
+}

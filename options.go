@@ -1,0 +1,132 @@
+package nudb
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/nudbgo/nudb/datafile"
+	"github.com/nudbgo/nudb/internal/ioengine"
+)
+
+// SyncMode says when an Insert's record must be durable before Insert returns.
+type SyncMode int
+
+const (
+	// SyncAlways (the default): Insert returns when its record is durable.
+	// Concurrent inserts share one record and one barrier (group commit);
+	// each record is written with RWF_DSYNC (FUA or a cache flush).
+	SyncAlways SyncMode = iota
+	// SyncInterval: Insert returns when its record is written; a background
+	// fdatasync runs every SyncInterval and every SyncBytes written.
+	SyncInterval
+	// SyncNever: Insert returns when its record is written; only Sync and
+	// Close make data durable. A process crash loses nothing written; a
+	// power loss may lose everything since the last Sync.
+	SyncNever
+)
+
+// String names the mode.
+func (m SyncMode) String() string {
+	switch m {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("SyncMode(%d)", int(m))
+}
+
+// IOEngine selects how the data file is written.
+type IOEngine int
+
+const (
+	// IOEngineAuto uses io_uring and falls back to pwrite where the kernel
+	// refuses it (ENOSYS, EPERM: seccomp filters of container runtimes).
+	IOEngineAuto IOEngine = iota
+	// IOEngineUring forces io_uring; Open fails where it is refused.
+	IOEngineUring
+	// IOEnginePwrite forces synchronous pwrite.
+	IOEnginePwrite
+)
+
+func (e IOEngine) kind() ioengine.Kind {
+	switch e {
+	case IOEngineUring:
+		return ioengine.Uring
+	case IOEnginePwrite:
+		return ioengine.Pwrite
+	}
+	return ioengine.Auto
+}
+
+// MaxValueSize is the largest value Insert accepts: 16 MiB.
+const MaxValueSize = datafile.MaxValueSize
+
+// Options configure Create and Open. A nil *Options means the defaults.
+type Options struct {
+	KeySize        int           // Create: fixed key size in bytes, default 32
+	BlockSize      int           // Create: I/O block size, default 4096; a power of two ≥ the device's logical block size
+	Sync           SyncMode      // SyncAlways (default), SyncInterval, SyncNever
+	SyncInterval   time.Duration // SyncInterval mode: default 1s
+	SyncBytes      int64         // SyncInterval mode: also sync after this many bytes, default 64 MiB
+	RecoveryWindow time.Duration // Open: how much of the newest log to re-verify after a crash, default 1 minute
+	IOEngine       IOEngine      // IOEngineAuto (default), IOEngineUring, IOEnginePwrite
+	Overwrite      bool          // Create: replace an existing store
+	// MaxRecordSize bounds group commit: items queued together are packed
+	// into records of at most this many bytes (a larger single item gets a
+	// record of its own). Default 1 MiB.
+	MaxRecordSize int
+	// InFlight is how many records may be written at once. Default 4.
+	InFlight int
+	// Progress, when set, is called during a key-file rebuild on Open.
+	Progress func(done, total int64)
+
+	// wrapEngine lets tests (the crash simulator) see every write.
+	wrapEngine func(ioengine.Engine) ioengine.Engine
+	// afterMsync lets tests snapshot the key file at every msync.
+	afterMsync func(mem []byte)
+}
+
+func (o *Options) withDefaults() Options {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	if r.KeySize == 0 {
+		r.KeySize = 32
+	}
+	if r.BlockSize == 0 {
+		r.BlockSize = 4096
+	}
+	if r.SyncInterval <= 0 {
+		r.SyncInterval = time.Second
+	}
+	if r.SyncBytes <= 0 {
+		r.SyncBytes = 64 << 20
+	}
+	if r.RecoveryWindow <= 0 {
+		r.RecoveryWindow = time.Minute
+	}
+	if r.MaxRecordSize <= 0 {
+		r.MaxRecordSize = 1 << 20
+	}
+	if r.InFlight <= 0 {
+		r.InFlight = 4
+	}
+	return r
+}
+
+func (o *Options) validate() error {
+	if o.Sync < SyncAlways || o.Sync > SyncNever {
+		return fmt.Errorf("%w: unknown sync mode %d", ErrInvalidOptions, o.Sync)
+	}
+	if o.IOEngine < IOEngineAuto || o.IOEngine > IOEnginePwrite {
+		return fmt.Errorf("%w: unknown I/O engine %d", ErrInvalidOptions, o.IOEngine)
+	}
+	if err := datafile.CheckGeometry(o.BlockSize, o.KeySize); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+	}
+	return nil
+}

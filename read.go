@@ -1,0 +1,239 @@
+package nudb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/nudbgo/nudb/datafile"
+	"github.com/nudbgo/nudb/internal/ioengine"
+	"github.com/nudbgo/nudb/keyfile"
+)
+
+// readBuffers serves item reads. Regular files are read through a buffered
+// descriptor (page cache) into pooled heap buffers; block devices need
+// O_DIRECT reads, aligned to the logical block size, into arena memory.
+type readBuffers struct {
+	df     *ioengine.File
+	g      datafile.Geometry
+	heap   sync.Pool // *[]byte
+	arenas chan *ioengine.Arena
+}
+
+const deviceReadBuffer = 64 << 10
+
+func (rb *readBuffers) init(df *ioengine.File, g datafile.Geometry) {
+	rb.df, rb.g = df, g
+	rb.heap.New = func() any { b := make([]byte, 4096); return &b }
+	rb.arenas = make(chan *ioengine.Arena, 8)
+}
+
+func (rb *readBuffers) free() {
+	for {
+		select {
+		case a := <-rb.arenas:
+			a.Free()
+		default:
+			return
+		}
+	}
+}
+
+// read calls fn with the n bytes at off.
+func (rb *readBuffers) read(off int64, n int, fn func(b []byte) error) error {
+	if !rb.df.Device {
+		bp := rb.heap.Get().(*[]byte)
+		if cap(*bp) < n {
+			*bp = make([]byte, n)
+		}
+		b := (*bp)[:n]
+		_, err := rb.df.ReadAt(b, off)
+		if err == nil {
+			err = fn(b)
+		}
+		rb.heap.Put(bp)
+		return err
+	}
+	lbs := int64(rb.df.LogicalBlock)
+	start := off &^ (lbs - 1)
+	end := (off + int64(n) + lbs - 1) &^ (lbs - 1)
+	size := int(end - start)
+	var a *ioengine.Arena
+	if size <= deviceReadBuffer {
+		select {
+		case a = <-rb.arenas:
+		default:
+		}
+	}
+	if a == nil {
+		var err error
+		if a, err = ioengine.NewArena(max(size, deviceReadBuffer)); err != nil {
+			return err
+		}
+	}
+	_, err := rb.df.ReadAt(a.Bytes()[:size], start)
+	if err == nil {
+		err = fn(a.Bytes()[off-start : off-start+int64(n)])
+	}
+	if len(a.Bytes()) == deviceReadBuffer {
+		select {
+		case rb.arenas <- a:
+			return err
+		default:
+		}
+	}
+	a.Free()
+	return err
+}
+
+var errKeyMismatch = errors.New("key mismatch")
+
+// readItem reads the item at c and calls fn with its value if its key is
+// key. It returns errKeyMismatch for another key, ErrCorrupt when the item
+// fails its CRC.
+func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte)) error {
+	k := s.geom.KeySize
+	size := c.Size
+	if size == keyfile.SizeUnknown {
+		// The slot only holds 16 bits of the length: read it first.
+		err := s.reads.read(c.Offset, k+4, func(b []byte) error {
+			size = int(uint32(b[k]) | uint32(b[k+1])<<8 | uint32(b[k+2])<<16 | uint32(b[k+3])<<24)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if size > MaxValueSize {
+			return fmt.Errorf("%w: item at %d has length %d", ErrCorrupt, c.Offset, size)
+		}
+	}
+	return s.reads.read(c.Offset, datafile.ItemSize(k, size), func(b []byte) error {
+		if !bytes.Equal(b[:k], key) {
+			// A different key with the same 64-bit hash, or damage; the CRC
+			// decides which only if nothing else matches.
+			if _, _, _, err := datafile.DecodeItem(b, k); err != nil {
+				return fmt.Errorf("item at %d: %w", c.Offset, err)
+			}
+			return errKeyMismatch
+		}
+		_, v, _, err := datafile.DecodeItem(b, k)
+		if err != nil {
+			return fmt.Errorf("item at %d: %w", c.Offset, err)
+		}
+		if fn != nil {
+			fn(v)
+		}
+		return nil
+	})
+}
+
+// lookup finds key through the index and calls fn with its value.
+func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
+	var buf [4]keyfile.Candidate
+	var corrupt error
+	for _, c := range s.kf.Lookup(h, buf[:0]) {
+		err := s.readItem(c, key, fn)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, errKeyMismatch):
+		case errors.Is(err, ErrCorrupt):
+			corrupt = err
+		default:
+			return err
+		}
+	}
+	if corrupt != nil {
+		return corrupt
+	}
+	return ErrNotFound
+}
+
+// exists reports whether key is in the index (callers hold closeMu).
+func (s *Store) exists(h uint64, key []byte) (bool, error) {
+	err := s.lookup(h, key, nil)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// FetchFunc calls fn with the value stored under key, without allocating;
+// the value is valid only during the call. It returns ErrNotFound when no
+// item has the key, and ErrCorrupt when the stored item fails its CRC (it
+// never passes fn a damaged value).
+func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
+	if len(key) != s.geom.KeySize {
+		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if fn == nil {
+		fn = func([]byte) {}
+	}
+	return s.lookup(keyfile.Hash(s.sb.Salt, key), key, fn)
+}
+
+// Fetch returns a copy of the value stored under key (see FetchFunc).
+func (s *Store) Fetch(key []byte) ([]byte, error) {
+	var out []byte
+	err := s.FetchFunc(key, func(v []byte) { out = append(make([]byte, 0, len(v)), v...) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Exists reports whether an item has key.
+func (s *Store) Exists(key []byte) (bool, error) {
+	err := s.FetchFunc(key, nil)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Visit calls fn for every item written when Visit starts, in log order.
+// key and value are valid only during the call. An error from fn stops the
+// walk and is returned. Close waits for a running Visit.
+func (s *Store) Visit(fn func(key, value []byte) error) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	end := int64(s.kf.Watermarks().Written)
+	return visitLog(s.df, s.geom, end, func(r *datafile.Record) error {
+		return datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), s.geom.KeySize, func(_ int64, k, v []byte) error {
+			return fn(k, v)
+		})
+	})
+}
+
+// visitLog calls fn for every valid record below end, in log order.
+func visitLog(df *ioengine.File, g datafile.Geometry, end int64, fn func(r *datafile.Record) error) error {
+	size := max(8<<20, datafile.MaxRecordSize(g.KeySize, g.BlockSize))
+	a, err := ioengine.NewArena(size)
+	if err != nil {
+		return err
+	}
+	defer a.Free()
+	sc := datafile.NewScanner(g, df, end, a.Bytes()[:size], g.LogStart(), datafile.Header{}, false)
+	for sc.Pos() < end {
+		r, err := sc.Next()
+		if errors.Is(err, datafile.ErrEndOfLog) {
+			if sc.Pos() < end {
+				return fmt.Errorf("%w: log breaks at %d before %d: %v", ErrCorrupt, sc.Pos(), end, sc.Reason)
+			}
+			return nil
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,574 @@
+package nudb
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nudbgo/nudb/datafile"
+	"github.com/nudbgo/nudb/internal/ioengine"
+	"github.com/nudbgo/nudb/keyfile"
+)
+
+// request is one item on its way into the log.
+type request struct {
+	key, value []byte
+	hash       uint64
+	w          *waiter
+	nextSame   *request // pending-set chain of requests with the same hash
+}
+
+// waiter is what an Insert (or InsertBatch) blocks on.
+type waiter struct {
+	remaining int   // items not yet acknowledged; writer-owned once queued
+	err       error // first failure
+	done      chan struct{}
+}
+
+func (w *waiter) ack(err error) {
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	w.remaining--
+	if w.remaining == 0 {
+		w.done <- struct{}{}
+	}
+}
+
+// insertOp is the pooled request+waiter of a single Insert, so the insert
+// path does not allocate in steady state.
+type insertOp struct {
+	req request
+	w   waiter
+}
+
+// slot is one record buffer; up to Options.InFlight are written at once.
+type slot struct {
+	id   uint64
+	buf  []byte
+	hdr  datafile.Header
+	reqs []*request
+	pos  []int // payload position of each item
+	done bool
+	err  error
+}
+
+// Checkpoint triggers: the index is checkpointed when this long has passed
+// with new synced data, or when enough splits wait to be cleaned.
+const (
+	checkpointEvery     = 10 * time.Second
+	checkpointMinSplits = 256
+	growChunkMin        = 16 << 20
+)
+
+// writer owns the data file's I/O engine. Producers queue requests; the
+// writer goroutine packs them into records, keeps several in flight,
+// advances the watermarks in DESIGN.md's order, indexes completed records
+// and acknowledges their waiters.
+type writer struct {
+	s          *Store
+	eng        ioengine.Engine
+	engineName string
+	mode       SyncMode
+	maxRecord  int
+
+	qmu      sync.Mutex // guards queue, stopping, failed
+	queue    []*request
+	stopping bool
+	failed   error
+	wake     chan struct{}
+
+	pmu     sync.Mutex // guards pending
+	pending map[uint64]*request
+
+	syncReq chan chan error
+	stopReq chan bool
+	stopped chan error
+	exited  chan struct{} // closed when the writer goroutine returns
+
+	ops sync.Pool // *insertOp
+
+	// Owned by the writer goroutine.
+	arena          *ioengine.Arena
+	builder        *datafile.Builder
+	hs             *datafile.Hasher
+	backlog, spare []*request
+	free           []*slot
+	inflight       []*slot // in submission order
+	comps          []ioengine.Completion
+	nextID         uint64
+	nextOff        int64
+	last           datafile.Header // last record submitted: the chain head
+	lastWritten    datafile.Header
+	lastSynced     datafile.Header
+	written        int64
+	synced         int64
+	lastSync       time.Time
+	unsyncedBytes  int64
+	lastCheckpoint time.Time
+	err            error // the failure that stopped the store
+}
+
+func newWriter(s *Store, last datafile.Header) (*writer, error) {
+	o := s.opts
+	eng, err := ioengine.New(o.IOEngine.kind(), s.df.Fd, 2*o.InFlight)
+	if err != nil {
+		return nil, fmt.Errorf("nudb: I/O engine: %w", err)
+	}
+	name := eng.Name()
+	if o.wrapEngine != nil {
+		eng = o.wrapEngine(eng)
+	}
+	g := s.geom
+	slotSize := datafile.MaxRecordSize(g.KeySize, g.BlockSize)
+	arena, err := ioengine.NewArena(slotSize * o.InFlight)
+	if err != nil {
+		eng.Close()
+		return nil, err
+	}
+	end := s.kf.Checkpoint().Offset
+	w := &writer{s: s, eng: eng, engineName: name, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize),
+		wake: make(chan struct{}, 1), pending: make(map[uint64]*request),
+		syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1), exited: make(chan struct{}),
+		arena: arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
+		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
+		lastSync: time.Now(), lastCheckpoint: time.Now()}
+	w.ops.New = func() any {
+		op := &insertOp{}
+		op.w.done = make(chan struct{}, 1)
+		return op
+	}
+	for i := 0; i < o.InFlight; i++ {
+		w.free = append(w.free, &slot{buf: arena.Bytes()[i*slotSize : (i+1)*slotSize]})
+	}
+	return w, nil
+}
+
+// enqueue hands requests to the writer. It fails when the store is
+// stopping or has failed.
+func (w *writer) enqueue(reqs ...*request) error {
+	w.qmu.Lock()
+	switch {
+	case w.stopping:
+		w.qmu.Unlock()
+		return ErrClosed
+	case w.failed != nil:
+		err := w.failed
+		w.qmu.Unlock()
+		return err
+	}
+	w.queue = append(w.queue, reqs...)
+	w.qmu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// addPending registers r in the pending set unless its key is pending or
+// indexed already; exists checks the index. Holding pmu across both checks
+// is what makes racing inserts of one key admit exactly one.
+func (w *writer) addPending(r *request, exists func() (bool, error)) error {
+	w.pmu.Lock()
+	defer w.pmu.Unlock()
+	for p := w.pending[r.hash]; p != nil; p = p.nextSame {
+		if string(p.key) == string(r.key) {
+			return ErrKeyExists
+		}
+	}
+	ok, err := exists()
+	if err != nil {
+		return err
+	}
+	if ok {
+		return ErrKeyExists
+	}
+	r.nextSame = w.pending[r.hash]
+	w.pending[r.hash] = r
+	return nil
+}
+
+// dropPending removes requests from the pending set (after indexing, or on failure).
+func (w *writer) dropPending(reqs []*request) {
+	w.pmu.Lock()
+	for _, r := range reqs {
+		pp := w.pending[r.hash]
+		if pp == r {
+			if r.nextSame == nil {
+				delete(w.pending, r.hash)
+			} else {
+				w.pending[r.hash] = r.nextSame
+			}
+		} else {
+			for p := pp; p != nil; p = p.nextSame {
+				if p.nextSame == r {
+					p.nextSame = r.nextSame
+					break
+				}
+			}
+		}
+		r.nextSame = nil
+	}
+	w.pmu.Unlock()
+}
+
+// run is the writer goroutine.
+func (w *writer) run() {
+	defer close(w.exited)
+	tick := time.NewTicker(w.tickEvery())
+	defer tick.Stop()
+	for {
+		select {
+		case ch := <-w.syncReq:
+			ch <- w.syncNow()
+			continue
+		case clean := <-w.stopReq:
+			w.stopped <- w.finish(clean)
+			return
+		default:
+		}
+		w.takeQueue()
+		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
+			w.submitRecord()
+		}
+		if len(w.inflight) > 0 {
+			w.reap()
+			w.maintain()
+			continue
+		}
+		w.maintain()
+		if len(w.backlog) > 0 {
+			continue
+		}
+		select {
+		case <-w.wake:
+		case <-tick.C:
+		case ch := <-w.syncReq:
+			ch <- w.syncNow()
+		case clean := <-w.stopReq:
+			w.stopped <- w.finish(clean)
+			return
+		}
+	}
+}
+
+func (w *writer) tickEvery() time.Duration {
+	if w.mode == SyncInterval {
+		return min(w.s.opts.SyncInterval, time.Second)
+	}
+	return time.Second
+}
+
+// takeQueue moves queued requests to the backlog, swapping slices so the
+// steady state does not allocate.
+func (w *writer) takeQueue() {
+	w.qmu.Lock()
+	if len(w.queue) > 0 {
+		if len(w.backlog) == 0 {
+			w.backlog, w.queue, w.spare = w.queue, w.spare[:0], w.backlog
+		} else {
+			w.backlog = append(w.backlog, w.queue...)
+			w.queue = w.queue[:0]
+		}
+	}
+	w.qmu.Unlock()
+}
+
+// submitRecord packs backlog requests into one record and submits it.
+func (w *writer) submitRecord() {
+	sl := w.free[len(w.free)-1]
+	w.free = w.free[:len(w.free)-1]
+	sl.reqs, sl.pos, sl.done, sl.err = sl.reqs[:0], sl.pos[:0], false, nil
+	b := w.builder
+	b.Reset(sl.buf)
+	n := 0
+	for _, r := range w.backlog {
+		if !b.Fits(len(r.value), w.maxRecord) {
+			break
+		}
+		sl.pos = append(sl.pos, b.Add(r.key, r.value))
+		sl.reqs = append(sl.reqs, r)
+		n++
+	}
+	rest := copy(w.backlog, w.backlog[n:])
+	clear(w.backlog[rest:])
+	w.backlog = w.backlog[:rest]
+
+	bs := int64(w.s.geom.BlockSize)
+	size := int64(datafile.HeaderSize+b.PayloadLen()+int(bs)-1) / bs * bs
+	off := w.nextOff
+	if err := w.ensureSpace(off + size); err != nil {
+		w.finishSlot(sl, err)
+		return
+	}
+	ts := max(time.Now().UnixNano(), w.last.Timestamp)
+	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.last.Seq + 1, Timestamp: ts,
+		PrevOffset: w.last.Offset, PrevHash: w.last.Hash})
+	sl.hdr = hdr
+	w.nextID++
+	sl.id = w.nextID
+	// extent first: no record may reach past it once submitted.
+	w.s.kf.SetExtent(off + size)
+	if err := w.eng.SubmitWrite(sl.id, rec, off, w.mode == SyncAlways); err != nil {
+		w.fail(err)
+		w.finishSlot(sl, w.err)
+		return
+	}
+	w.inflight = append(w.inflight, sl)
+	w.nextOff = off + size
+	w.last = hdr
+}
+
+// ensureSpace grows a regular data file ahead of the log (fallocated space
+// is written far faster than appending past the end) or reports a full device.
+func (w *writer) ensureSpace(end int64) error {
+	df := w.s.df
+	if end <= df.Size {
+		return nil
+	}
+	if df.Device {
+		return fmt.Errorf("%w: record ending at %d, device holds %d bytes", ErrFull, end, df.Size)
+	}
+	if err := df.Grow(end + max(growChunkMin, df.Size/8)); err != nil {
+		return err
+	}
+	w.s.dataSize.Store(df.Size)
+	return nil
+}
+
+// reap waits for completions and retires the completed prefix in order.
+func (w *writer) reap() {
+	var err error
+	w.comps, err = w.eng.Wait(w.comps[:0])
+	if err != nil {
+		w.fail(err)
+	}
+	for _, c := range w.comps {
+		for _, sl := range w.inflight {
+			if sl.id == c.ID {
+				sl.done, sl.err = true, c.Err
+			}
+		}
+	}
+	if err != nil {
+		// The engine is unusable: nothing more will complete.
+		for _, sl := range w.inflight {
+			sl.done = true
+			if sl.err == nil {
+				sl.err = err
+			}
+		}
+	}
+	for len(w.inflight) > 0 && w.inflight[0].done {
+		sl := w.inflight[0]
+		w.inflight = w.inflight[1:]
+		w.retire(sl)
+	}
+}
+
+// retire handles one completed record, in log order: written (and, with
+// RWF_DSYNC, synced) advance over it, its items enter the index, then their
+// inserts are acknowledged.
+func (w *writer) retire(sl *slot) {
+	if sl.err != nil || w.err != nil {
+		w.fail(sl.err)
+		w.finishSlot(sl, w.err)
+		return
+	}
+	end := sl.hdr.End(w.s.geom.BlockSize)
+	size := end - sl.hdr.Offset
+	w.written, w.lastWritten = end, sl.hdr
+	w.s.kf.SetWritten(end)
+	if w.mode == SyncAlways {
+		w.synced, w.lastSynced = end, sl.hdr
+		w.s.kf.SetSynced(end)
+		w.s.syncs.Add(1)
+	} else {
+		w.unsyncedBytes += size
+	}
+	base := sl.hdr.Offset + datafile.HeaderSize
+	var ierr error
+	for i, r := range sl.reqs {
+		if err := w.s.kf.Insert(r.hash, base+int64(sl.pos[i]), len(r.value)); err != nil && ierr == nil {
+			ierr = err
+		}
+	}
+	w.s.records.Add(1)
+	w.s.inserts.Add(uint64(len(sl.reqs)))
+	w.s.bytesWritten.Add(uint64(size))
+	if ierr != nil {
+		w.fail(fmt.Errorf("nudb: indexing: %w", ierr))
+	}
+	w.finishSlot(sl, w.err)
+}
+
+// finishSlot acknowledges a slot's requests with err and frees the slot.
+func (w *writer) finishSlot(sl *slot, err error) {
+	w.dropPending(sl.reqs)
+	for _, r := range sl.reqs {
+		r.w.ack(err)
+	}
+	clear(sl.reqs)
+	w.free = append(w.free, sl)
+}
+
+// fail stops the store accepting inserts after an I/O error. The first
+// error is kept; every queued request fails with it.
+func (w *writer) fail(err error) {
+	if w.err != nil {
+		return
+	}
+	if err == nil {
+		err = errors.New("unknown failure")
+	}
+	w.err = fmt.Errorf("%w: %w", ErrStopped, err)
+	w.qmu.Lock()
+	w.failed = w.err
+	w.qmu.Unlock()
+	w.takeQueue()
+	w.dropPending(w.backlog)
+	for _, r := range w.backlog {
+		r.w.ack(w.err)
+	}
+	clear(w.backlog)
+	w.backlog = w.backlog[:0]
+}
+
+// drain waits until nothing is in flight.
+func (w *writer) drain() {
+	for len(w.inflight) > 0 {
+		w.reap()
+	}
+}
+
+// datasync makes everything written durable (SyncInterval, SyncNever).
+func (w *writer) datasync() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.synced == w.written {
+		return nil
+	}
+	if err := w.eng.Datasync(); err != nil {
+		w.fail(err)
+		return w.err
+	}
+	w.synced, w.lastSynced = w.written, w.lastWritten
+	w.s.kf.SetSynced(w.synced)
+	w.s.syncs.Add(1)
+	w.unsyncedBytes = 0
+	w.lastSync = time.Now()
+	return nil
+}
+
+// syncNow serves Sync: every acknowledged insert becomes durable.
+func (w *writer) syncNow() error {
+	w.drain()
+	return w.datasync()
+}
+
+// maintain runs the background duties: interval syncs and checkpoints.
+func (w *writer) maintain() {
+	if w.err != nil {
+		return
+	}
+	now := time.Now()
+	if w.mode == SyncInterval && w.written > w.synced &&
+		(now.Sub(w.lastSync) >= w.s.opts.SyncInterval || w.unsyncedBytes >= w.s.opts.SyncBytes) {
+		if w.datasync() != nil {
+			return
+		}
+	}
+	kf := w.s.kf
+	splits := kf.PendingSplits()
+	if (w.synced > kf.Checkpoint().Offset && now.Sub(w.lastCheckpoint) >= checkpointEvery) ||
+		(splits >= checkpointMinSplits && uint64(splits) >= kf.Stats().Buckets/2) {
+		if err := w.checkpoint(); err != nil {
+			w.fail(err)
+		}
+	}
+}
+
+// checkpoint makes the index durable up to the synced watermark.
+func (w *writer) checkpoint() error {
+	h := w.lastSynced
+	// Sequence numbers start at 1 and count every record, so the last
+	// record's sequence is the number of records below the checkpoint.
+	cp := keyfile.Checkpoint{Offset: w.synced, LastOffset: h.Offset, LastSeq: h.Seq, LastTime: h.Timestamp, LastHash: h.Hash,
+		Records: h.Seq}
+	w.lastCheckpoint = time.Now()
+	return w.s.kf.WriteCheckpoint(cp)
+}
+
+// finish runs when the store closes. clean: write everything queued, sync,
+// checkpoint at the end of the log. Not clean (tests simulating a crash):
+// only wait for the I/O in flight, so no buffer is freed under the kernel.
+func (w *writer) finish(clean bool) error {
+	defer func() {
+		w.eng.Close()
+		w.arena.Free()
+	}()
+	if !clean {
+		w.drain()
+		w.failQueued(ErrClosed)
+		return nil
+	}
+	for {
+		w.takeQueue()
+		if len(w.backlog) == 0 || w.err != nil {
+			break
+		}
+		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
+			w.submitRecord()
+		}
+		w.reap()
+	}
+	w.drain()
+	w.failQueued(ErrClosed)
+	if w.err != nil {
+		return w.err
+	}
+	if err := w.datasync(); err != nil {
+		return err
+	}
+	if err := w.checkpoint(); err != nil {
+		return err
+	}
+	return w.s.kf.Sync()
+}
+
+func (w *writer) failQueued(err error) {
+	w.takeQueue()
+	w.dropPending(w.backlog)
+	for _, r := range w.backlog {
+		r.w.ack(err)
+	}
+	clear(w.backlog)
+	w.backlog = w.backlog[:0]
+}
+
+// stop asks the writer goroutine to finish and waits for it.
+func (w *writer) stop(clean bool) error {
+	w.qmu.Lock()
+	w.stopping = true
+	w.qmu.Unlock()
+	select {
+	case w.stopReq <- clean:
+		return <-w.stopped
+	case <-w.exited:
+		return ErrClosed
+	}
+}
+
+// sync asks the writer goroutine for a Sync and waits for it.
+func (w *writer) sync() error {
+	ch := make(chan error, 1)
+	select {
+	case w.syncReq <- ch:
+		return <-ch
+	case <-w.exited:
+		return ErrClosed
+	}
+}
