@@ -36,7 +36,8 @@ func (s *Store) Insert(key, value []byte) error {
 	w := s.w
 	op := w.ops.Get().(*insertOp)
 	op.req = request{key: key, value: value, hash: keyfile.Hash(s.sb.Salt, key), w: &op.w}
-	op.w.remaining, op.w.err = 1, nil
+	op.w.remaining.Store(1)
+	op.w.err = nil
 	err := w.addPending(&op.req, func() (bool, error) { return s.exists(op.req.hash, key) })
 	if err == nil {
 		if err = w.enqueue(&op.req); err != nil {
@@ -93,28 +94,56 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 	reqs := make([]request, len(b.keys))
 	ptrs := make([]*request, 0, len(b.keys))
 	wt := &waiter{done: make(chan struct{}, 1)}
+	// The batch holds one count of its own until every chunk is queued, so
+	// the writer cannot finish it early; chunks are queued as they pass the
+	// duplicate check, so writing overlaps checking.
+	wt.remaining.Store(1)
+	queued := 0
+	flush := func() error {
+		chunk := ptrs[queued:]
+		if len(chunk) == 0 {
+			return nil
+		}
+		wt.remaining.Add(int64(len(chunk)))
+		if err := w.enqueue(chunk...); err != nil {
+			wt.remaining.Add(-int64(len(chunk)))
+			w.dropPending(chunk)
+			ptrs = ptrs[:queued]
+			return err
+		}
+		queued = len(ptrs)
+		return nil
+	}
 	for i := range b.keys {
 		r := &reqs[i]
 		*r = request{key: b.keys[i], value: b.values[i], hash: keyfile.Hash(s.sb.Salt, b.keys[i]), w: wt}
-		err := w.addPending(r, func() (bool, error) { return s.exists(r.hash, r.key) })
+		err = w.addPending(r, func() (bool, error) { return s.exists(r.hash, r.key) })
 		if err == ErrKeyExists {
-			skipped++
+			skipped, err = skipped+1, nil
 			continue
 		}
 		if err != nil {
-			w.dropPending(ptrs)
-			return 0, err
+			break
 		}
 		ptrs = append(ptrs, r)
+		if len(ptrs)-queued >= batchChunk {
+			if err = flush(); err != nil {
+				break
+			}
+		}
 	}
-	if len(ptrs) == 0 {
-		return skipped, nil
+	if err == nil {
+		err = flush()
+	} else {
+		w.dropPending(ptrs[queued:])
 	}
-	wt.remaining = len(ptrs)
-	if err := w.enqueue(ptrs...); err != nil {
-		w.dropPending(ptrs)
-		return 0, err
-	}
+	wt.ack(nil) // release the batch's own count
 	<-wt.done
-	return skipped, wt.err
+	if err == nil {
+		err = wt.err
+	}
+	return skipped, err
 }
+
+// batchChunk is how many checked items InsertBatch queues at a time.
+const batchChunk = 256

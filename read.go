@@ -4,22 +4,34 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nudbgo/nudb/datafile"
 	"github.com/nudbgo/nudb/internal/ioengine"
 	"github.com/nudbgo/nudb/keyfile"
 )
 
-// readBuffers serves item reads. Regular files are read through a buffered
-// descriptor (page cache) into pooled heap buffers; block devices need
-// O_DIRECT reads, aligned to the logical block size, into arena memory.
+// readBuffers serves item reads. A regular data file is mapped read-only
+// (MAP_SHARED over the page cache, reserved far past its end so it never
+// needs a remap): a fetch is a memory copy, not a system call. O_DIRECT
+// writes invalidate the cached pages they cover, and readers only read below
+// the written watermark, so the mapping never shows a stale record. Where
+// the mapping is refused, or past its end, reads go through the buffered
+// descriptor into pooled heap buffers. Block devices need O_DIRECT reads,
+// aligned to the logical block size, into arena memory.
 type readBuffers struct {
 	df     *ioengine.File
 	g      datafile.Geometry
+	mapped []byte    // read-only mapping of a regular data file, or nil
 	heap   sync.Pool // *[]byte
 	arenas chan *ioengine.Arena
 }
+
+// dataMapReserve is the virtual range mapped for a regular data file.
+const dataMapReserve = 1 << 40
 
 const deviceReadBuffer = 64 << 10
 
@@ -27,9 +39,18 @@ func (rb *readBuffers) init(df *ioengine.File, g datafile.Geometry) {
 	rb.df, rb.g = df, g
 	rb.heap.New = func() any { b := make([]byte, 4096); return &b }
 	rb.arenas = make(chan *ioengine.Arena, 8)
+	if !df.Device {
+		if m, err := unix.Mmap(df.ReadFd, 0, dataMapReserve, unix.PROT_READ, unix.MAP_SHARED); err == nil {
+			rb.mapped = m
+		}
+	}
 }
 
 func (rb *readBuffers) free() {
+	if rb.mapped != nil {
+		unix.Munmap(rb.mapped)
+		rb.mapped = nil
+	}
 	for {
 		select {
 		case a := <-rb.arenas:
@@ -41,14 +62,25 @@ func (rb *readBuffers) free() {
 }
 
 // read calls fn with the n bytes at off.
-func (rb *readBuffers) read(off int64, n int, fn func(b []byte) error) error {
+func (rb *readBuffers) read(off int64, n int, fn func(b []byte) error) (err error) {
+	if rb.mapped != nil && off >= 0 && off+int64(n) <= int64(len(rb.mapped)) {
+		// A fault (the file cut short under us by someone else) must become
+		// an error, not a crash of the program embedding the store.
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: reading %d bytes at %d faulted: %v", ErrCorrupt, n, off, r)
+			}
+		}()
+		return fn(rb.mapped[off : off+int64(n)])
+	}
 	if !rb.df.Device {
 		bp := rb.heap.Get().(*[]byte)
 		if cap(*bp) < n {
 			*bp = make([]byte, n)
 		}
 		b := (*bp)[:n]
-		_, err := rb.df.ReadAt(b, off)
+		_, err = rb.df.ReadAt(b, off)
 		if err == nil {
 			err = fn(b)
 		}
@@ -67,12 +99,11 @@ func (rb *readBuffers) read(off int64, n int, fn func(b []byte) error) error {
 		}
 	}
 	if a == nil {
-		var err error
 		if a, err = ioengine.NewArena(max(size, deviceReadBuffer)); err != nil {
 			return err
 		}
 	}
-	_, err := rb.df.ReadAt(a.Bytes()[:size], start)
+	_, err = rb.df.ReadAt(a.Bytes()[:size], start)
 	if err == nil {
 		err = fn(a.Bytes()[off-start : off-start+int64(n)])
 	}

@@ -72,7 +72,7 @@ type Store struct {
 	recovery RecoveryStats
 	// Counters since Open, updated by the writer, read by Stats.
 	records, syncs, bytesWritten, inserts atomic.Uint64
-	dataSize                             atomic.Int64 // the data file's size; the writer grows it
+	dataSize                              atomic.Int64 // the data file's size; the writer grows it
 }
 
 // RecoveryStats says what the last Open did to bring the store up to date.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nudbgo/nudb/datafile"
@@ -21,8 +22,10 @@ type request struct {
 
 // waiter is what an Insert (or InsertBatch) blocks on.
 type waiter struct {
-	remaining int   // items not yet acknowledged; writer-owned once queued
-	err       error // first failure
+	// remaining counts items not yet acknowledged. It is atomic because
+	// InsertBatch adds chunks while the writer acknowledges earlier ones.
+	remaining atomic.Int64
+	err       error // first failure; written by the writer goroutine before the final ack
 	done      chan struct{}
 }
 
@@ -30,8 +33,7 @@ func (w *waiter) ack(err error) {
 	if err != nil && w.err == nil {
 		w.err = err
 	}
-	w.remaining--
-	if w.remaining == 0 {
+	if w.remaining.Add(-1) == 0 {
 		w.done <- struct{}{}
 	}
 }
@@ -60,6 +62,7 @@ const (
 	checkpointEvery     = 10 * time.Second
 	checkpointMinSplits = 256
 	growChunkMin        = 16 << 20
+	growChunkZeroed     = 8 << 20
 )
 
 // writer owns the data file's I/O engine. Producers queue requests; the
@@ -91,6 +94,7 @@ type writer struct {
 
 	// Owned by the writer goroutine.
 	arena          *ioengine.Arena
+	zero           *ioengine.Arena // zeros for growing the file under SyncAlways
 	builder        *datafile.Builder
 	hs             *datafile.Hasher
 	backlog, spare []*request
@@ -331,7 +335,22 @@ func (w *writer) ensureSpace(end int64) error {
 	if df.Device {
 		return fmt.Errorf("%w: record ending at %d, device holds %d bytes", ErrFull, end, df.Size)
 	}
-	if err := df.Grow(end + max(growChunkMin, df.Size/8)); err != nil {
+	target := end + max(growChunkMin, df.Size/8)
+	var err error
+	if w.mode == SyncAlways {
+		// Durable writes are latency bound: zeroed space saves a metadata
+		// commit on every one of them (see ioengine.File.GrowZeroed).
+		target = end + growChunkZeroed
+		if w.zero == nil {
+			if w.zero, err = ioengine.NewArena(1 << 20); err != nil {
+				return err
+			}
+		}
+		err = df.GrowZeroed(target, w.zero.Bytes())
+	} else {
+		err = df.Grow(target)
+	}
+	if err != nil {
 		return err
 	}
 	w.s.dataSize.Store(df.Size)
@@ -363,7 +382,10 @@ func (w *writer) reap() {
 	}
 	for len(w.inflight) > 0 && w.inflight[0].done {
 		sl := w.inflight[0]
-		w.inflight = w.inflight[1:]
+		// Shift down rather than reslice, so appends reuse the array.
+		n := copy(w.inflight, w.inflight[1:])
+		w.inflight[n] = nil
+		w.inflight = w.inflight[:n]
 		w.retire(sl)
 	}
 }
@@ -509,6 +531,9 @@ func (w *writer) finish(clean bool) error {
 	defer func() {
 		w.eng.Close()
 		w.arena.Free()
+		if w.zero != nil {
+			w.zero.Free()
+		}
 	}()
 	if !clean {
 		w.drain()

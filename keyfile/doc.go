@@ -13,9 +13,11 @@
 // generation wins, so a checkpoint caught half written by page writeback
 // leaves the previous one in force).
 //
-// Every other page is a bucket page or an overflow page: a 16-byte page
-// header (kind, bucket number, next overflow page) and 255 slots of 16 bytes
-// (item offset, value length, tag). A slot with offset 0 is empty. Bucket b
+// The rest of the file is 512-byte bucket pages and overflow pages (one
+// sector each, so a lookup touches a few cache lines): a 16-byte page header
+// (kind, bucket number, next overflow page) and 31 slots of 16 bytes (the
+// key's full 64-bit salted hash, then the item offset (48 bits) and a 16-bit
+// value-length hint). A slot whose second word is zero is empty. Bucket b
 // of the table lives on the page whose header names b; the map from bucket
 // to page is rebuilt in memory at open by reading the page headers.
 //

@@ -44,14 +44,14 @@ type File struct {
 // Create writes a new, empty key file for id at path, replacing any file
 // there, and syncs it. logStart is the data-file offset of the first record.
 func Create(path string, id Identity, logStart int64) error {
-	buf := make([]byte, 2*PageSize)
+	buf := make([]byte, PageSize+BucketSize)
 	id.encode(buf)
 	le := leWords(buf)
 	le(extentOff, uint64(logStart))
 	le(writtenOff, uint64(logStart))
 	le(syncedOff, uint64(logStart))
 	le(cleanOff, 1)
-	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: 2}
+	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: headerPages + 1}
 	cp.encode(buf[slotAOff:])
 	initPage(buf[PageSize:], kindBucket, 0)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -105,7 +105,7 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is empty", ErrMissing, path)
 	}
-	if st.Size < 2*PageSize || st.Size%PageSize != 0 || st.Size > reserve {
+	if st.Size < PageSize+BucketSize || st.Size%BucketSize != 0 || st.Size > reserve {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: size %d", ErrDamaged, st.Size)
 	}
@@ -140,7 +140,7 @@ func (f *File) load() error {
 	if !ok {
 		return fmt.Errorf("%w: no valid checkpoint", ErrDamaged)
 	}
-	if cp.Buckets == 0 || cp.Buckets >= 1<<32 || cp.Pages < cp.Buckets+1 || int64(cp.Pages)*PageSize > f.size {
+	if cp.Buckets == 0 || cp.Buckets >= 1<<32 || cp.Pages < cp.Buckets+headerPages || cp.Pages >= 1<<32 || int64(cp.Pages)*BucketSize > f.size {
 		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, f.size)
 	}
 	f.cp, f.cpSlot = cp, slot
@@ -238,7 +238,7 @@ func (f *File) Close() error {
 // grow extends the file so page p exists, in steps of an eighth of its size
 // (at least 64 pages): amortised O(1) growth without remapping.
 func (f *File) grow(p uint64) error {
-	need := int64(p+1) * PageSize
+	need := int64(p+1) * BucketSize
 	if need <= f.size {
 		return nil
 	}

@@ -6,14 +6,19 @@ import (
 	"math/bits"
 )
 
-// Page layout.
+// Bucket page layout. A bucket page is one 512-byte sector: a lookup reads
+// at most a few cache lines of it, and the page header and every slot sit
+// inside the sector the crash rule reasons about.
 const (
+	// BucketSize is the size of a bucket or overflow page.
+	BucketSize   = 512
+	headerPages  = PageSize / BucketSize // the header occupies the first 4096 bytes
 	kindBucket   = 1
 	kindOverflow = 2
 	pageHeader   = 16
 	slotBytes    = 16
-	// SlotsPerPage is the number of entries a page holds.
-	SlotsPerPage = (PageSize - pageHeader) / slotBytes
+	// SlotsPerPage is the number of entries a bucket page holds.
+	SlotsPerPage = (BucketSize - pageHeader) / slotBytes
 	// LoadFactor is the fill of bucket pages the table grows to keep.
 	LoadFactor = 0.5
 	// SizeUnknown marks a value too long for the 16-bit size hint of a slot.
@@ -36,14 +41,14 @@ type table struct {
 }
 
 func initPage(p []byte, kind uint32, bucket uint32) {
-	clear(p[:PageSize])
+	clear(p[:BucketSize])
 	le.PutUint32(p[0:], kind)
 	le.PutUint32(p[4:], bucket)
 }
 
 func (t *table) page(p uint32) []byte {
-	o := uint64(p) * PageSize
-	return t.mem[o : o+PageSize : o+PageSize]
+	o := uint64(p) * BucketSize
+	return t.mem[o : o+BucketSize : o+BucketSize]
 }
 
 func (t *table) kind(p uint32) uint32 { return le.Uint32(t.page(p)[0:]) }
@@ -87,7 +92,7 @@ func (t *table) load(mem []byte, buckets, pages uint64) error {
 	t.hwm = make([]uint8, pages)
 	t.items, t.stale = 0, 0
 	t.split = t.split[:0]
-	for p := uint32(1); uint64(p) < pages; p++ {
+	for p := uint32(headerPages); uint64(p) < pages; p++ {
 		switch t.kind(p) {
 		case kindBucket:
 			b := le.Uint32(t.page(p)[4:])
@@ -305,7 +310,7 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var r RepairReport
-	for p := uint32(1); uint64(p) < f.pages; p++ {
+	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
 		if q := le.Uint32(f.page(p)[8:]); q != 0 && uint64(q) >= f.pages {
 			le.PutUint32(f.page(p)[8:], 0)
 			r.CutLinks++

