@@ -3,8 +3,8 @@ package nudb
 import (
 	"encoding/binary"
 	"os"
-	"runtime"
 	"path/filepath"
+	"runtime"
 	"sync/atomic"
 	"testing"
 

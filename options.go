@@ -87,6 +87,10 @@ type Options struct {
 	wrapEngine func(ioengine.Engine) ioengine.Engine
 	// afterMsync lets tests snapshot the key file at every msync.
 	afterMsync func(mem []byte)
+	// checkpointEvery and checkpointSplits override the checkpoint triggers
+	// (tests make them frequent so crash states fall inside checkpoints).
+	checkpointEvery  time.Duration
+	checkpointSplits int
 }
 
 func (o *Options) withDefaults() Options {
@@ -114,6 +118,12 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.InFlight <= 0 {
 		r.InFlight = 4
+	}
+	if r.checkpointEvery <= 0 {
+		r.checkpointEvery = 10 * time.Second
+	}
+	if r.checkpointSplits <= 0 {
+		r.checkpointSplits = 256
 	}
 	return r
 }

@@ -280,8 +280,8 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 // it cannot be repaired. It returns the last record's header.
 func (s *Store) recover(keyPath string) (datafile.Header, error) {
 	start := time.Now()
-	rs := &rebuild.Store{File: s.df, Geom: s.geom, Salt: s.sb.Salt}
-	id := keyfile.Identity{UID: s.sb.UID, KeySize: int(s.sb.KeySize), BlockSize: int(s.sb.BlockSize), Salt: s.sb.Salt}
+	rs := rebuildStore(s.df, s.sb)
+	id := identityOf(s.sb)
 	var reason string
 	kf, err := keyfile.Open(keyPath, id, false)
 	if err == nil {

@@ -56,13 +56,10 @@ type slot struct {
 	err  error
 }
 
-// Checkpoint triggers: the index is checkpointed when this long has passed
-// with new synced data, or when enough splits wait to be cleaned.
+// Data-file growth steps.
 const (
-	checkpointEvery     = 10 * time.Second
-	checkpointMinSplits = 256
-	growChunkMin        = 16 << 20
-	growChunkZeroed     = 8 << 20
+	growChunkMin    = 16 << 20
+	growChunkZeroed = 8 << 20
 )
 
 // writer owns the data file's I/O engine. Producers queue requests; the
@@ -505,8 +502,12 @@ func (w *writer) maintain() {
 	}
 	kf := w.s.kf
 	splits := kf.PendingSplits()
-	if (w.synced > kf.Checkpoint().Offset && now.Sub(w.lastCheckpoint) >= checkpointEvery) ||
-		(splits >= checkpointMinSplits && uint64(splits) >= kf.Stats().Buckets/2) {
+	// Checkpoint when new synced data has waited long enough (it bounds the
+	// re-indexing an unclean Open does), or when enough split copies wait
+	// to be cleaned (Options.checkpointEvery, checkpointSplits).
+	o := &w.s.opts
+	if (w.synced > kf.Checkpoint().Offset && now.Sub(w.lastCheckpoint) >= o.checkpointEvery) ||
+		(splits >= o.checkpointSplits && uint64(splits) >= kf.Stats().Buckets/2) {
 		if err := w.checkpoint(); err != nil {
 			w.fail(err)
 		}

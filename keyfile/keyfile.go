@@ -254,6 +254,10 @@ func (f *File) grow(p uint64) error {
 	return nil
 }
 
+// Mapped returns the bytes of the file in use, as mapped (for tests that
+// snapshot the file; only the writer's goroutine may call it).
+func (f *File) Mapped() []byte { return f.mem[:f.size] }
+
 // Size is the key file's size in bytes.
 func (f *File) Size() int64 {
 	f.mu.RLock()

@@ -36,10 +36,13 @@ type logWalker struct {
 	damage  []damage
 	scanned int64
 	checked int
+	// stopAt is where nothing was ever written (the extent watermark, when
+	// known): a scan ending there is the end of the log, not damage.
+	stopAt int64
 }
 
 func newLogWalker(s *Store, buf []byte) *logWalker {
-	w := &logWalker{s: s, buf: buf, hs: datafile.NewHasher()}
+	w := &logWalker{s: s, buf: buf, hs: datafile.NewHasher(), stopAt: 1<<63 - 1}
 	w.sc = datafile.NewScanner(s.Geom, s.File, s.File.Size, buf, s.Geom.LogStart(), datafile.Header{}, false)
 	return w
 }
@@ -89,13 +92,29 @@ func (w *logWalker) resync() bool {
 		w.records += r.Seq - 1 - w.last.Seq // lost records still hold their sequence numbers
 		return true
 	}
+	if at >= w.stopAt {
+		return false
+	}
 	if n, _ := w.s.File.ReadAt(w.buf[:bs], at); n == int(bs) {
 		if h, err := datafile.DecodeHeader(w.buf[:bs]); err == nil && h.Plausible(g.UID, at, g.BlockSize) && try(h.End(g.BlockSize)) {
 			return true
 		}
 	}
-	limit := at + int64(datafile.MaxRecordSize(g.KeySize, g.BlockSize))
-	for q := at + bs; q <= limit; q += bs {
+	// Read the window once and look for headers in memory; only a block
+	// that names this store and its own offset is read and hashed in full.
+	window := min(int64(datafile.MaxRecordSize(g.KeySize, g.BlockSize)), int64(len(w.buf))/2, w.s.File.Size-at)
+	window -= window % bs
+	half := w.buf[len(w.buf)/2:]
+	n, _ := w.s.File.ReadAt(half[:window], at)
+	w.scanned += int64(n)
+	var cands []int64
+	for q := bs; q+bs <= int64(n); q += bs {
+		h, err := datafile.DecodeHeader(half[q : q+bs])
+		if err == nil && h.Plausible(g.UID, at+q, g.BlockSize) {
+			cands = append(cands, at+q)
+		}
+	}
+	for _, q := range cands {
 		if try(q) {
 			return true
 		}
