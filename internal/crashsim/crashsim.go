@@ -159,8 +159,8 @@ func (r *Recorder) Events() []Event {
 
 // State is one materialised crash state.
 type State struct {
-	Cut         int      // events before this index happened
-	Data, Key   []byte   // file images; the data file is DataSize long, zero past len(Data)
+	Cut         int    // events before this index happened
+	Data, Key   []byte // file images; the data file is DataSize long, zero past len(Data)
 	DataSize    int64
 	Kept        int      // unsynced writes applied whole
 	Dropped     int      // unsynced writes lost
