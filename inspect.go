@@ -108,7 +108,11 @@ type RebuildReport = rebuild.Report
 
 // Rebuild writes a new key file for the data file (beside keyPath, synced,
 // then renamed over it), for a store that is not open. It needs no key file.
-func Rebuild(dataPath, keyPath string, progress func(done, total int64)) (RebuildReport, error) {
+// opts.RecoveryWindow says how much of the newest log a bad record ends
+// (a torn tail) rather than being skipped (media damage); opts.Progress, if
+// set, is called as the scan advances. Other options are ignored.
+func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
+	o := opts.withDefaults()
 	df, err := ioengine.OpenFile(dataPath, false)
 	if err != nil {
 		return RebuildReport{}, fmt.Errorf("nudb: %w", err)
@@ -118,7 +122,7 @@ func Rebuild(dataPath, keyPath string, progress func(done, total int64)) (Rebuil
 	if err != nil {
 		return RebuildReport{}, err
 	}
-	kf, rep, _, err := rebuild.Rebuild(rebuildStore(df, sb), keyPath, time.Minute, progress)
+	kf, rep, _, err := rebuild.Rebuild(rebuildStore(df, sb), keyPath, o.RecoveryWindow, o.Progress)
 	if err != nil {
 		return rep, err
 	}
