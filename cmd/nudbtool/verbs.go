@@ -1,0 +1,346 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nudbgo/nudb"
+)
+
+func cmdCreate(c *cli, args []string) int {
+	fs := c.flags("create", "[-key-size N] [-block-size N] [-overwrite] DATA KEY")
+	keySize := fs.Int("key-size", 32, "fixed key size in bytes")
+	blockSize := fs.Int("block-size", 4096, "I/O block size in bytes (a power of two)")
+	overwrite := fs.Bool("overwrite", false, "replace an existing store")
+	if !c.parse(fs, args, 2, 2) {
+		return exitUsage
+	}
+	err := nudb.Create(fs.Arg(0), fs.Arg(1), &nudb.Options{KeySize: *keySize, BlockSize: *blockSize, Overwrite: *overwrite})
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	fmt.Fprintf(c.stdout, "created %s (key file %s): %d-byte keys, %d-byte blocks\n", fs.Arg(0), fs.Arg(1), *keySize, *blockSize)
+	return exitOK
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func cmdInfo(c *cli, args []string) int {
+	fs := c.flags("info", "[-json] DATA KEY")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if !c.parse(fs, args, 2, 2) {
+		return exitUsage
+	}
+	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if *asJSON {
+		writeJSON(c.stdout, info)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "uid\t%s\n", info.UID)
+	fmt.Fprintf(tw, "created\t%s\n", info.Created.Format(time.RFC3339))
+	fmt.Fprintf(tw, "key size\t%d\nblock size\t%d\n", info.KeySize, info.BlockSize)
+	kind := "regular file"
+	if info.Device {
+		kind = "block device"
+	}
+	fmt.Fprintf(tw, "data file\t%s, %d bytes\n", kind, info.DataSize)
+	if info.KeyFileError != "" {
+		fmt.Fprintf(tw, "key file\tunusable (%s); Open or rebuild will rebuild it\n", info.KeyFileError)
+		tw.Flush()
+		return exitOK
+	}
+	fmt.Fprintf(tw, "key file\t%d bytes, %d buckets, load factor %.2f\n", info.KeyFileSize, info.Buckets, info.LoadFactor)
+	fmt.Fprintf(tw, "clean\t%v\n", info.Clean)
+	fmt.Fprintf(tw, "watermarks\textent %d, written %d, synced %d, checkpoint %d\n", info.Extent, info.Written, info.Synced, info.Checkpoint)
+	note := ""
+	if !info.Clean {
+		note = " (at the checkpoint; Open re-indexes what follows it)"
+	}
+	fmt.Fprintf(tw, "items\t%d%s\nrecords\t%d\n", info.Items, note, info.Records)
+	tw.Flush()
+	return exitOK
+}
+
+// parseKey decodes a hex key and checks it against the store's key size.
+func parseKey(s string, keySize int) ([]byte, error) {
+	k, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("key %q is not hex: %v", s, err)
+	}
+	if len(k) != keySize {
+		return nil, fmt.Errorf("key %q has %d bytes, the store's keys have %d", s, len(k), keySize)
+	}
+	return k, nil
+}
+
+func openStore(c *cli, data, key string, opts *nudb.Options) (*nudb.Store, int) {
+	s, err := nudb.Open(data, key, opts)
+	if err != nil {
+		return nil, c.fail(exitUsage, err)
+	}
+	return s, exitOK
+}
+
+func cmdPut(c *cli, args []string) int {
+	fs := c.flags("put", "[-file F] DATA KEY HEXKEY")
+	file := fs.String("file", "", "read the value from F instead of stdin")
+	if !c.parse(fs, args, 3, 3) {
+		return exitUsage
+	}
+	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	k, err := parseKey(fs.Arg(2), info.KeySize)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	var value []byte
+	if *file != "" {
+		value, err = os.ReadFile(*file)
+	} else {
+		value, err = io.ReadAll(c.stdin)
+	}
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+	if err := s.Insert(k, value); err != nil {
+		if errors.Is(err, nudb.ErrKeyExists) {
+			return c.fail(exitNegative, fmt.Errorf("key %s is already stored", fs.Arg(2)))
+		}
+		return c.fail(exitUsage, err)
+	}
+	if err := s.Close(); err != nil {
+		return c.fail(exitUsage, err)
+	}
+	return exitOK
+}
+
+func cmdGet(c *cli, args []string) int {
+	fs := c.flags("get", "DATA KEY HEXKEY")
+	if !c.parse(fs, args, 3, 3) {
+		return exitUsage
+	}
+	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	k, err := parseKey(fs.Arg(2), info.KeySize)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+	err = s.FetchFunc(k, func(v []byte) { c.stdout.Write(v) })
+	switch {
+	case errors.Is(err, nudb.ErrNotFound):
+		return c.fail(exitNegative, fmt.Errorf("no item has key %s", fs.Arg(2)))
+	case err != nil:
+		return c.fail(exitUsage, err)
+	}
+	return exitOK
+}
+
+func cmdImport(c *cli, args []string) int {
+	fl := c.flags("import", "DATA KEY PATH...")
+	if !c.parse(fl, args, 3, -1) {
+		return exitUsage
+	}
+	info, err := nudb.Inspect(fl.Arg(0), fl.Arg(1))
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if info.KeySize != sha256.Size {
+		return c.fail(exitUsage, fmt.Errorf("import keys items by SHA-256 (32 bytes); this store's keys have %d bytes", info.KeySize))
+	}
+	// Walk first: the total makes the progress bar honest.
+	var files []string
+	var total int64
+	for _, root := range fl.Args()[2:] {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					files = append(files, path)
+					total += fi.Size()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return c.fail(exitUsage, err)
+		}
+	}
+	s, code := openStore(c, fl.Arg(0), fl.Arg(1), &nudb.Options{Sync: nudb.SyncNever})
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+	bar := c.newProgress("import", total)
+	var batch nudb.Batch
+	var batchBytes, done int64
+	var imported, present, tooBig int
+	flush := func() error {
+		skipped, err := s.InsertBatch(&batch)
+		imported += batch.Len() - skipped
+		present += skipped
+		batch.Reset()
+		batchBytes = 0
+		return err
+	}
+	for _, path := range files {
+		content, err := os.ReadFile(path)
+		if err != nil {
+			return c.fail(exitUsage, err)
+		}
+		done += int64(len(content))
+		if len(content) > nudb.MaxValueSize {
+			fmt.Fprintf(c.stderr, "nudbtool: %s: %d bytes is over the %d-byte value limit; skipped\n", path, len(content), nudb.MaxValueSize)
+			tooBig++
+			continue
+		}
+		sum := sha256.Sum256(content)
+		batch.Put(sum[:], content)
+		batchBytes += int64(len(content))
+		if batch.Len() >= 1024 || batchBytes >= 32<<20 {
+			if err := flush(); err != nil {
+				return c.fail(exitUsage, err)
+			}
+		}
+		bar.set(done, total)
+	}
+	if err := flush(); err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if err := s.Close(); err != nil {
+		return c.fail(exitUsage, err)
+	}
+	bar.finish()
+	fmt.Fprintf(c.stdout, "imported %d files (%d bytes), %d already present\n", imported, done, present)
+	if tooBig > 0 {
+		return exitNegative
+	}
+	return exitOK
+}
+
+func cmdExport(c *cli, args []string) int {
+	fs := c.flags("export", "DATA KEY DIR")
+	if !c.parse(fs, args, 3, 3) {
+		return exitUsage
+	}
+	dir := fs.Arg(2)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return c.fail(exitUsage, err)
+	}
+	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	if s == nil {
+		return code
+	}
+	defer s.Close()
+	total := s.Stats().LogEnd
+	bar := c.newProgress("export", total)
+	var n, done int64
+	err := s.Visit(func(k, v []byte) error {
+		n++
+		done += int64(len(k) + len(v) + 8)
+		bar.set(done, total)
+		return os.WriteFile(filepath.Join(dir, hex.EncodeToString(k)), v, 0o644)
+	})
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	bar.finish()
+	fmt.Fprintf(c.stdout, "exported %d items to %s\n", n, dir)
+	return exitOK
+}
+
+func cmdVerify(c *cli, args []string) int {
+	fs := c.flags("verify", "[-json] DATA KEY")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if !c.parse(fs, args, 2, 2) {
+		return exitUsage
+	}
+	var size int64
+	if st, err := os.Stat(fs.Arg(0)); err == nil {
+		size = st.Size()
+	}
+	bar := c.newProgress("verify", size)
+	rep, err := nudb.Verify(fs.Arg(0), fs.Arg(1), bar.callback())
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	bar.finish()
+	if *asJSON {
+		writeJSON(c.stdout, rep)
+	} else {
+		fmt.Fprintf(c.stdout, "records %d, items %d, index entries %d, log end %d, %d bytes read\n",
+			rep.Records, rep.Items, rep.IndexEntries, rep.LogEnd, rep.BytesRead)
+		if !rep.Clean {
+			fmt.Fprintf(c.stdout, "not closed cleanly: %d items past the checkpoint are not indexed yet (Open indexes them)\n", rep.Unindexed)
+		}
+		for _, p := range rep.Problems {
+			fmt.Fprintf(c.stdout, "problem at %d: %s\n", p.Offset, p.What)
+		}
+		if rep.ProblemCount > len(rep.Problems) {
+			fmt.Fprintf(c.stdout, "... and %d more problems\n", rep.ProblemCount-len(rep.Problems))
+		}
+		if rep.OK() {
+			fmt.Fprintln(c.stdout, "ok")
+		}
+	}
+	if !rep.OK() {
+		return exitNegative
+	}
+	return exitOK
+}
+
+func cmdRebuild(c *cli, args []string) int {
+	fs := c.flags("rebuild", "DATA KEY")
+	if !c.parse(fs, args, 2, 2) {
+		return exitUsage
+	}
+	var size int64
+	if st, err := os.Stat(fs.Arg(0)); err == nil {
+		size = st.Size()
+	}
+	bar := c.newProgress("rebuild", size)
+	rep, err := nudb.Rebuild(fs.Arg(0), fs.Arg(1), &nudb.Options{Progress: bar.callback()})
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	bar.finish()
+	rate := float64(rep.BytesScanned) / rep.Duration.Seconds() / 1e6
+	fmt.Fprintf(c.stdout, "rebuilt %s: %d items in %d records, %d bytes read in %v (%.0f MB/s)\n",
+		fs.Arg(1), rep.Items, rep.Records, rep.BytesScanned, rep.Duration.Round(time.Millisecond), rate)
+	if rep.DamagedRecords > 0 {
+		fmt.Fprintf(c.stdout, "skipped %d damaged records (%d bytes); their items are lost\n", rep.DamagedRecords, rep.DamagedBytes)
+	}
+	return exitOK
+}
