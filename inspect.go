@@ -94,8 +94,12 @@ func Verify(dataPath, keyPath string, progress func(done, total int64)) (VerifyR
 	kf, err := keyfile.Open(keyPath, identityOf(sb), true)
 	if err != nil {
 		if errors.Is(err, keyfile.ErrMissing) || errors.Is(err, keyfile.ErrForeign) || errors.Is(err, keyfile.ErrDamaged) {
-			rep := VerifyReport{ProblemCount: 1, Problems: []rebuild.Problem{{What: "key file: " + err.Error()}}}
-			return rep, nil
+			// Check the log anyway, and report the key file as the problem
+			// (Open or Rebuild would rebuild it).
+			rep, verr := rebuild.Verify(rebuildStore(df, sb), nil, progress)
+			rep.ProblemCount++
+			rep.Problems = append([]rebuild.Problem{{What: "key file unusable (Open or rebuild rebuilds it): " + err.Error()}}, rep.Problems...)
+			return rep, verr
 		}
 		return VerifyReport{}, err
 	}

@@ -81,7 +81,11 @@ func cmdDemo(c *cli, args []string) int {
 	fmt.Fprintf(out, "    %d items in %v: %.0f inserts/s\n", *items, el.Round(time.Millisecond), float64(*items)/el.Seconds())
 
 	step("start a writer process (SyncAlways, 16 goroutines) and kill -9 it after %d acknowledged inserts", *kill)
-	acked, err := runDemoWriter(data, key, *items, *kill)
+	exe, err := os.Executable()
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	acked, err := runDemoWriter(exe, data, key, *items, *kill)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -140,13 +144,9 @@ func cmdDemo(c *cli, args []string) int {
 	return exitOK
 }
 
-// runDemoWriter starts the writer child, kills it after n acknowledged
-// inserts and returns the indexes it acknowledged.
-func runDemoWriter(data, key string, start, n int) ([]int, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// runDemoWriter starts the writer child (exe demo-writer), kills it after
+// n acknowledged inserts and returns the indexes it acknowledged.
+func runDemoWriter(exe, data, key string, start, n int) ([]int, error) {
 	cmd := exec.Command(exe, demoWriterVerb, data, key, strconv.Itoa(start))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
