@@ -1,0 +1,120 @@
+package benchkit
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nudbgo/nudb"
+)
+
+// Nudb is the driver for nudb itself.
+type Nudb struct {
+	// RecoveryWindow for reopening after a crash (0: the default minute).
+	RecoveryWindow time.Duration
+}
+
+// Name implements Driver.
+func (Nudb) Name() string { return "nudb" }
+
+// Variants implements Driver: io_uring on a file runs everything; pwrite
+// and the raw device run the write and fetch workloads.
+func (Nudb) Variants() []Variant {
+	return []Variant{
+		{Engine: "io_uring", Target: "file", Full: true},
+		{Engine: "pwrite", Target: "file"},
+		{Engine: "io_uring", Target: "device"},
+	}
+}
+
+// Modes implements Driver.
+func (Nudb) Modes() []string { return []string{"always", "interval", "never"} }
+
+func nudbPaths(v Variant, path, dir string) (data, key string) {
+	if v.Target == "device" {
+		return path, filepath.Join(dir, "nudb.key")
+	}
+	return filepath.Join(path, "data"), filepath.Join(path, "key")
+}
+
+var nudbModes = map[string]nudb.SyncMode{"always": nudb.SyncAlways, "interval": nudb.SyncInterval, "never": nudb.SyncNever}
+
+// Open implements Driver.
+func (d Nudb) Open(v Variant, path, dir, mode string, fresh bool) (DB, error) {
+	data, key := nudbPaths(v, path, dir)
+	if fresh {
+		if v.Target != "device" {
+			os.MkdirAll(path, 0o755)
+		}
+		if err := nudb.Create(data, key, &nudb.Options{Overwrite: true}); err != nil {
+			return nil, err
+		}
+	}
+	eng := nudb.IOEngineUring
+	if v.Engine == "pwrite" {
+		eng = nudb.IOEnginePwrite
+	}
+	s, err := nudb.Open(data, key, &nudb.Options{Sync: nudbModes[mode], IOEngine: eng, RecoveryWindow: d.RecoveryWindow})
+	if err != nil {
+		return nil, err
+	}
+	return &nudbDB{s: s}, nil
+}
+
+// Rebuild implements Rebuilder.
+func (Nudb) Rebuild(path, dir string) (int64, error) {
+	data, key := nudbPaths(Variant{Target: "file"}, path, dir)
+	rep, err := nudb.Rebuild(data, key, nil)
+	return rep.BytesScanned, err
+}
+
+// WaitUnlocked implements Unlocker: a killed process's io_uring is torn
+// down asynchronously and holds the data file's lock for a moment.
+func (Nudb) WaitUnlocked(path, dir string) error {
+	data, _ := nudbPaths(Variant{Target: "file"}, path, dir)
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		data = path
+	}
+	f, err := os.Open(data)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+}
+
+type nudbDB struct {
+	s *nudb.Store
+}
+
+func (db *nudbDB) Load(n int, item func(i int) ([]byte, []byte), progress func(int)) error {
+	return loadBatched(n, 1000, item, progress, func(keys, values [][]byte) error {
+		var b nudb.Batch
+		for j := range keys {
+			b.Put(keys[j], values[j])
+		}
+		_, err := db.s.InsertBatch(&b)
+		return err
+	})
+}
+
+func (db *nudbDB) Put(k, v []byte) error { return db.s.Insert(k, v) }
+
+func (db *nudbDB) Get(k []byte) (bool, error) {
+	err := db.s.FetchFunc(k, func([]byte) {})
+	if errors.Is(err, nudb.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (db *nudbDB) Count() (int, error) { return int(db.s.Stats().Items), nil }
+
+func (db *nudbDB) Close() error { return db.s.Close() }
+
+// Stats exposes the store's counters (bytes written, recovery).
+func (db *nudbDB) Stats() nudb.Stats { return db.s.Stats() }
+
+type nudbStats = nudb.Stats
