@@ -14,10 +14,10 @@ import (
 // Limits are the machine's own numbers, measured in the same run through
 // the I/O path nudb uses.
 type Limits struct {
-	SeqWriteMBs   float64 `json:"seq_write_mb_s"`   // O_DIRECT 1 MiB writes, io_uring, 4 in flight, into fallocated space
-	FdatasyncPerS float64 `json:"fdatasync_per_s"`  // 4 KiB O_DIRECT write + fdatasync, queue depth 1, zeroed space
-	RandReadIOPS  float64 `json:"rand_read_iops"`   // 4 KiB O_DIRECT random reads, queue depth 1
-	SeqReadMBs    float64 `json:"seq_read_mb_s"`    // 32 MiB reads through the page cache, cold (as Rebuild reads)
+	SeqWriteMBs   float64 `json:"seq_write_mb_s"`  // O_DIRECT 1 MiB writes, io_uring, 4 in flight, into fallocated space
+	FdatasyncPerS float64 `json:"fdatasync_per_s"` // 4 KiB O_DIRECT write + fdatasync, queue depth 1, zeroed space
+	RandReadIOPS  float64 `json:"rand_read_iops"`  // 4 KiB O_DIRECT random reads, queue depth 1
+	SeqReadMBs    float64 `json:"seq_read_mb_s"`   // 32 MiB reads through the page cache, cold (as Rebuild reads)
 }
 
 func measureLimits(dir string, fileSize int64, d time.Duration, logf func(string, ...any)) (Limits, error) {
