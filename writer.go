@@ -128,13 +128,18 @@ func newWriter(s *Store, last datafile.Header) (*writer, error) {
 		eng.Close()
 		return nil, err
 	}
-	end := s.kf.Checkpoint().Offset
+	// Recovery leaves the log's end in the watermarks and the checkpoint at
+	// or below it; a checkpoint behind the end is written at once (below).
+	end := int64(s.kf.Watermarks().Written)
 	w := &writer{s: s, eng: eng, engineName: name, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize),
 		wake: make(chan struct{}, 1), pending: make(map[uint64]*request),
 		syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1), exited: make(chan struct{}),
 		arena: arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
 		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
 		lastSync: time.Now(), lastCheckpoint: time.Now()}
+	if end > s.kf.Checkpoint().Offset {
+		w.lastCheckpoint = time.Time{} // checkpoint on the writer's first round
+	}
 	w.ops.New = func() any {
 		op := &insertOp{}
 		op.w.done = make(chan struct{}, 1)
@@ -220,6 +225,7 @@ func (w *writer) run() {
 	defer close(w.exited)
 	tick := time.NewTicker(w.tickEvery())
 	defer tick.Stop()
+	w.maintain() // the checkpoint recovery left to do, if any
 	for {
 		select {
 		case ch := <-w.syncReq:

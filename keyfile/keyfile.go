@@ -144,7 +144,16 @@ func (f *File) load() error {
 		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, f.size)
 	}
 	f.cp, f.cpSlot = cp, slot
-	return f.table.load(f.mem, cp.Buckets, cp.Pages)
+	if err := f.table.load(f.mem, cp.Buckets, cp.Pages); err != nil {
+		return err
+	}
+	if f.readOnly {
+		// A read-only open changes nothing, so measure without clearing.
+		f.sweep(nil)
+	} else {
+		f.items = cp.Items
+	}
+	return nil
 }
 
 // Identity is the identity the file was opened with.

@@ -115,28 +115,60 @@ func (t *table) load(mem []byte, buckets, pages uint64) error {
 				return fmt.Errorf("%w: overflow chain of bucket %d revisits page %d", ErrDamaged, b, q)
 			}
 			seen[q] = true
-			t.scanPage(q, uint64(b))
+			// Until Repair (or a full scan) measures the pages, every slot
+			// may be in use: lookups scan whole pages, inserts start at slot 0.
+			t.hint[q], t.hwm[q] = 0, SlotsPerPage
 		}
 	}
 	return nil
 }
 
-// scanPage recomputes the hints of page p and counts its entries.
-func (t *table) scanPage(p uint32, bucket uint64) {
-	t.hint[p], t.hwm[p] = SlotsPerPage, 0
-	for i := 0; i < SlotsPerPage; i++ {
-		h, w := t.slot(p, i)
-		if w == 0 {
-			t.hint[p] = min(t.hint[p], uint8(i))
-			continue
-		}
-		t.hwm[p] = uint8(i + 1)
-		if bucketOf(h, t.buckets) == bucket {
-			t.items++
-		} else {
-			t.stale++
+// addressing returns the linear-hashing masks for the current bucket count:
+// a hash h lives in bucket h&hi, or h&lo when that is past the last bucket.
+func (t *table) addressing() (hi, lo uint64) {
+	n := uint64(1) << (63 - bits.LeadingZeros64(t.buckets))
+	return 2*n - 1, n - 1
+}
+
+// sweep visits every slot of every chain once: it clears the entries drop
+// selects (counting them), and recomputes the page hints and the counts of
+// live and stale entries. It is the one full pass over the table that
+// opening a store pays.
+func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
+	hi, lo := t.addressing()
+	t.items, t.stale = 0, 0
+	for b, p := range t.dir {
+		for q := p; q != 0; q = t.next(q) {
+			pg := t.page(q)
+			hint, hwm := uint8(SlotsPerPage), uint8(0)
+			for i := 0; i < SlotsPerPage; i++ {
+				o := slotOff(i)
+				h, w := le.Uint64(pg[o:]), le.Uint64(pg[o+8:])
+				if w != 0 && drop != nil && drop(uint64(b), h, w) {
+					le.PutUint64(pg[o+8:], 0)
+					le.PutUint64(pg[o:], 0)
+					cleared++
+					w = 0
+				}
+				if w == 0 {
+					hint = min(hint, uint8(i))
+					continue
+				}
+				hwm = uint8(i + 1)
+				home := h & hi
+				if home >= t.buckets {
+					home = h & lo
+				}
+				if home == uint64(b) {
+					t.items++
+				} else {
+					t.stale++
+				}
+			}
+			t.hint[q], t.hwm[q] = hint, hwm
 		}
 	}
+	return cleared
 }
 
 // Candidate is an index entry whose hash matches a lookup.
@@ -301,11 +333,13 @@ type RepairReport struct {
 	Items        uint64
 }
 
-// Repair makes the table loaded at the checkpointed geometry consistent
-// after an unclean stop: it cuts overflow links into pages allocated after
-// the checkpoint, clears every entry whose item lies at or past cut (or
-// before logStart) and every stale split copy. The caller re-indexes the log
-// from cut and then writes a checkpoint.
+// Repair makes the table loaded at the checkpointed geometry consistent,
+// in one pass over every slot: it cuts overflow links into pages allocated
+// after the checkpoint, clears every entry whose item lies at or past cut
+// (or before logStart) and every stale split copy, and measures the pages
+// for lookups and inserts. Open runs it every time (after a clean close it
+// proves that no entry points past the end of the log); after an unclean
+// stop the caller then re-indexes the log from cut and writes a checkpoint.
 func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -316,29 +350,26 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 			r.CutLinks++
 		}
 	}
-	for b := range f.dir {
-		f.clearWhere(uint32(b), func(h, w uint64) bool {
-			off, _ := unpackWord(w)
-			switch {
-			case bucketOf(h, f.buckets) != uint64(b):
-				r.Stale++
-				return true
-			case off >= cut || off < logStart:
-				r.Dropped++
-				if off >= extent || off < logStart {
-					r.BeyondExtent++
-				}
-				return true
-			}
-			return false
-		})
-	}
-	f.items, f.stale = 0, 0
-	for b, p := range f.dir {
-		for q := p; q != 0; q = f.next(q) {
-			f.scanPage(q, uint64(b))
+	hi, lo := f.addressing()
+	f.sweep(func(b, h, w uint64) bool {
+		off, _ := unpackWord(w)
+		home := h & hi
+		if home >= f.buckets {
+			home = h & lo
 		}
-	}
+		switch {
+		case home != b:
+			r.Stale++
+			return true
+		case off >= cut || off < logStart:
+			r.Dropped++
+			if off >= extent || off < logStart {
+				r.BeyondExtent++
+			}
+			return true
+		}
+		return false
+	})
 	f.split = f.split[:0]
 	r.Items = f.items
 	return r

@@ -182,7 +182,7 @@ func Rebuild(s *Store, keyPath string, window time.Duration, progress Progress) 
 	}
 	rep.BytesScanned = w.scanned + w.sc.BytesRead
 	rep.RecordsVerified = w.checked
-	if err := finish(s, kf, &rep, last, end, records, s.File.Size); err != nil {
+	if err := finish(s, kf, &rep, last, end, records, s.File.Size, true); err != nil {
 		return fail(err)
 	}
 	rep.BytesDropped, rep.RecordsDropped = 0, 0

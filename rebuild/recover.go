@@ -151,7 +151,11 @@ func Recover(s *Store, kf *keyfile.File, window time.Duration) (Report, datafile
 			cur = prev.Header
 		}
 	}
-	if err := finish(s, kf, &rep, last, end, records, int64(wm.Extent)); err != nil {
+	// The checkpoint at the new end is left to the store's writer, which
+	// writes it in the background right after Open: its msync costs as much
+	// as the pages re-indexing dirtied, and until it is durable the old
+	// checkpoint simply stays in force (a crash repeats this recovery).
+	if err := finish(s, kf, &rep, last, end, records, int64(wm.Extent), false); err != nil {
 		return rep, last, err
 	}
 	rep.Duration = time.Since(start)
@@ -159,8 +163,8 @@ func Recover(s *Store, kf *keyfile.File, window time.Duration) (Report, datafile
 }
 
 // finish truncates the torn tail, makes the surviving log durable, sets the
-// watermarks to its end and writes a checkpoint there.
-func finish(s *Store, kf *keyfile.File, rep *Report, last datafile.Header, end int64, records uint64, oldExtent int64) error {
+// watermarks to its end and, when asked, writes a checkpoint there.
+func finish(s *Store, kf *keyfile.File, rep *Report, last datafile.Header, end int64, records uint64, oldExtent int64, checkpoint bool) error {
 	if oldExtent > end {
 		rep.BytesDropped = oldExtent - end
 		rep.RecordsDropped = countTorn(s, end, oldExtent)
@@ -176,9 +180,11 @@ func finish(s *Store, kf *keyfile.File, rep *Report, last datafile.Header, end i
 	kf.SetExtent(end)
 	kf.SetWritten(end)
 	kf.SetSynced(end)
-	cp := keyfile.Checkpoint{Offset: end, LastOffset: last.Offset, LastSeq: last.Seq, LastTime: last.Timestamp, LastHash: last.Hash, Records: records}
-	if err := kf.WriteCheckpoint(cp); err != nil {
-		return err
+	if checkpoint {
+		cp := keyfile.Checkpoint{Offset: end, LastOffset: last.Offset, LastSeq: last.Seq, LastTime: last.Timestamp, LastHash: last.Hash, Records: records}
+		if err := kf.WriteCheckpoint(cp); err != nil {
+			return err
+		}
 	}
 	rep.End, rep.Records, rep.Items = end, records, kf.Stats().Items
 	return nil
