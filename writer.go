@@ -87,6 +87,14 @@ type writer struct {
 	stopped chan error
 	exited  chan struct{} // closed when the writer goroutine returns
 
+	// The reaper goroutine waits for completions while the writer goes on
+	// packing and submitting: submitted carries one token per submitted
+	// write to it, completions carries every completion back (ID 0: the
+	// engine itself failed).
+	submitted   chan struct{}
+	completions chan ioengine.Completion
+	reaperDone  chan struct{}
+
 	ops sync.Pool // *insertOp
 
 	// Owned by the writer goroutine.
@@ -134,7 +142,9 @@ func newWriter(s *Store, last datafile.Header) (*writer, error) {
 	w := &writer{s: s, eng: eng, engineName: name, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize),
 		wake: make(chan struct{}, 1), pending: make(map[uint64]*request),
 		syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1), exited: make(chan struct{}),
-		arena: arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
+		submitted: make(chan struct{}, o.InFlight), completions: make(chan ioengine.Completion, o.InFlight),
+		reaperDone: make(chan struct{}),
+		arena:      arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
 		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
 		lastSync: time.Now(), lastCheckpoint: time.Now()}
 	if end > s.kf.Checkpoint().Offset {
@@ -223,39 +233,73 @@ func (w *writer) dropPending(reqs []*request) {
 // run is the writer goroutine.
 func (w *writer) run() {
 	defer close(w.exited)
+	go w.reaper()
 	tick := time.NewTicker(w.tickEvery())
 	defer tick.Stop()
 	w.maintain() // the checkpoint recovery left to do, if any
 	for {
+		w.takeQueue()
+		// While records are in flight, write another only when the backlog
+		// fills a whole record: items arriving meanwhile gather into the
+		// next record (group commit), and a bulk load still keeps several
+		// full records in flight.
+		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil && (len(w.inflight) == 0 || w.backlogFillsRecord()) {
+			w.submitRecord()
+		}
+		if len(w.inflight) == 0 {
+			w.maintain()
+		}
 		select {
+		case c := <-w.completions:
+			w.complete(c)
+			w.maintain()
+		case <-w.wake:
+		case <-tick.C:
+			w.maintain()
 		case ch := <-w.syncReq:
 			ch <- w.syncNow()
-			continue
 		case clean := <-w.stopReq:
 			w.stopped <- w.finish(clean)
 			return
-		default:
 		}
-		w.takeQueue()
-		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
-			w.submitRecord()
+	}
+}
+
+// reaper waits for the engine's completions and hands them to the writer.
+func (w *writer) reaper() {
+	defer close(w.reaperDone)
+	var comps []ioengine.Completion
+	pending := 0
+	for {
+		if pending == 0 {
+			if _, ok := <-w.submitted; !ok {
+				return
+			}
+			pending++
 		}
-		if len(w.inflight) > 0 {
-			w.reap()
-			w.maintain()
-			continue
+		for more := true; more; {
+			select {
+			case _, ok := <-w.submitted:
+				if !ok {
+					more = false
+					break
+				}
+				pending++
+			default:
+				more = false
+			}
 		}
-		w.maintain()
-		if len(w.backlog) > 0 {
-			continue
+		var err error
+		comps, err = w.eng.Wait(comps[:0])
+		for _, c := range comps {
+			w.completions <- c
 		}
-		select {
-		case <-w.wake:
-		case <-tick.C:
-		case ch := <-w.syncReq:
-			ch <- w.syncNow()
-		case clean := <-w.stopReq:
-			w.stopped <- w.finish(clean)
+		pending -= len(comps)
+		if err != nil {
+			w.completions <- ioengine.Completion{ID: 0, Err: err}
+			// Nothing more will complete; take the remaining tokens.
+			for range w.submitted {
+			}
 			return
 		}
 	}
@@ -266,6 +310,18 @@ func (w *writer) tickEvery() time.Duration {
 		return min(w.s.opts.SyncInterval, time.Second)
 	}
 	return time.Second
+}
+
+// backlogFillsRecord reports whether the backlog holds a full record.
+func (w *writer) backlogFillsRecord() bool {
+	n := datafile.HeaderSize
+	for _, r := range w.backlog {
+		n += datafile.ItemSize(len(r.key), len(r.value))
+		if n >= w.maxRecord {
+			return true
+		}
+	}
+	return false
 }
 
 // takeQueue moves queued requests to the backlog, swapping slices so the
@@ -326,6 +382,7 @@ func (w *writer) submitRecord() {
 	w.inflight = append(w.inflight, sl)
 	w.nextOff = off + size
 	w.last = hdr
+	w.submitted <- struct{}{} // never blocks: at most InFlight writes are in flight
 }
 
 // ensureSpace grows a regular data file ahead of the log (fallocated space
@@ -360,27 +417,22 @@ func (w *writer) ensureSpace(end int64) error {
 	return nil
 }
 
-// reap waits for completions and retires the completed prefix in order.
-func (w *writer) reap() {
-	var err error
-	w.comps, err = w.eng.Wait(w.comps[:0])
-	if err != nil {
-		w.fail(err)
-	}
-	for _, c := range w.comps {
-		for _, sl := range w.inflight {
-			if sl.id == c.ID {
-				sl.done, sl.err = true, c.Err
-			}
-		}
-	}
-	if err != nil {
-		// The engine is unusable: nothing more will complete.
+// complete records one completion and retires the completed prefix of the
+// records in flight, in log order.
+func (w *writer) complete(c ioengine.Completion) {
+	if c.ID == 0 {
+		// The engine failed: nothing in flight will complete.
+		w.fail(c.Err)
 		for _, sl := range w.inflight {
 			sl.done = true
 			if sl.err == nil {
-				sl.err = err
+				sl.err = c.Err
 			}
+		}
+	}
+	for _, sl := range w.inflight {
+		if sl.id == c.ID {
+			sl.done, sl.err = true, c.Err
 		}
 	}
 	for len(w.inflight) > 0 && w.inflight[0].done {
@@ -464,7 +516,7 @@ func (w *writer) fail(err error) {
 // drain waits until nothing is in flight.
 func (w *writer) drain() {
 	for len(w.inflight) > 0 {
-		w.reap()
+		w.complete(<-w.completions)
 	}
 }
 
@@ -536,6 +588,8 @@ func (w *writer) checkpoint() error {
 // only wait for the I/O in flight, so no buffer is freed under the kernel.
 func (w *writer) finish(clean bool) error {
 	defer func() {
+		close(w.submitted)
+		<-w.reaperDone
 		w.eng.Close()
 		w.arena.Free()
 		if w.zero != nil {
@@ -555,7 +609,9 @@ func (w *writer) finish(clean bool) error {
 		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
 			w.submitRecord()
 		}
-		w.reap()
+		if len(w.inflight) > 0 {
+			w.complete(<-w.completions)
+		}
 	}
 	w.drain()
 	w.failQueued(ErrClosed)

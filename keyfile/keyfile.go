@@ -160,12 +160,16 @@ func (f *File) load() error {
 func (f *File) Identity() Identity { return f.id }
 
 // Checkpoint is the checkpoint in force.
-func (f *File) Checkpoint() Checkpoint { return f.cp }
+func (f *File) Checkpoint() Checkpoint {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.cp
+}
 
 // Watermarks reads the header's watermarks.
 func (f *File) Watermarks() Watermarks {
 	return Watermarks{Extent: f.extent.Load(), Written: f.written.Load(), Synced: f.synced.Load(),
-		Checkpoint: f.cp.Offset, Clean: f.clean.Load() != 0}
+		Checkpoint: f.Checkpoint().Offset, Clean: f.clean.Load() != 0}
 }
 
 // SetExtent, SetWritten and SetSynced advance a watermark (atomic stores;
@@ -213,7 +217,7 @@ func (f *File) WriteCheckpoint(cp Checkpoint) error {
 		return err
 	}
 	f.mu.Lock()
-	cp.Gen = f.cp.Gen + 1
+	cp.Gen = f.cp.Gen + 1 // f.cp changes only here, on this goroutine
 	cp.Buckets, cp.Pages, cp.Items = f.buckets, f.pages, f.items
 	slot := 1 - f.cpSlot
 	cp.encode(f.mem[slotAOff+slot*slotSize:])
@@ -221,8 +225,8 @@ func (f *File) WriteCheckpoint(cp Checkpoint) error {
 	if err := f.msync(f.mem[:PageSize]); err != nil {
 		return err
 	}
-	f.cp, f.cpSlot = cp, slot
 	f.mu.Lock()
+	f.cp, f.cpSlot = cp, slot
 	f.cleanSplit()
 	f.mu.Unlock()
 	return nil

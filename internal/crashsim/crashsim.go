@@ -99,11 +99,13 @@ func (r *Recorder) snapKey(b []byte) []byte {
 }
 
 // add appends an event. Events raised on the store's writer goroutine
-// (writes, completions, barriers, msyncs) snapshot the key file; notes come
-// from test goroutines, where reading the mapping would race the writer.
+// (writes, barriers, msyncs) snapshot the key file; notes come from test
+// goroutines, where reading the mapping would race the writer.
 func (r *Recorder) add(ev Event, key []byte) {
 	r.mu.Lock()
-	if ev.Kind != Note {
+	// Completions are reported on the store's reaper goroutine, which
+	// must not read the mapping either.
+	if ev.Kind != Note && ev.Kind != Complete {
 		ev.Key = r.snapKey(key)
 	}
 	r.events = append(r.events, ev)

@@ -23,6 +23,6 @@
 //   - A write submitted with dsync=true is durable when its completion is
 //     reported (RWF_DSYNC: FUA or a cache flush by the kernel). A plain write
 //     is durable only after a later Datasync returns.
-//   - Engines are not safe for concurrent use: one goroutine (the store's
-//     writer) owns an Engine.
+//   - One goroutine submits (SubmitWrite, Datasync) and one other may reap
+//     (Wait) at the same time; nothing else about an Engine is concurrent.
 package ioengine

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,6 +61,10 @@ type Engine interface {
 	Close() error
 }
 
+// Engines allow one goroutine to call SubmitWrite and Datasync while one
+// other goroutine calls Wait (the store's writer and its reaper); Pending
+// may be called from either.
+
 // New returns an engine of the given kind writing to fd.
 func New(kind Kind, fd int, depth int) (Engine, error) {
 	switch kind {
@@ -84,6 +89,7 @@ func shortWrite(n, want int) error {
 // completion is queued for the next Wait.
 type pwriteEngine struct {
 	fd   int
+	mu   sync.Mutex // guards done: SubmitWrite and Wait run on different goroutines
 	done []Completion
 }
 
@@ -116,15 +122,23 @@ func (e *pwriteEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool)
 	if err != nil {
 		err = fmt.Errorf("ioengine: pwrite at %d: %w", off, err)
 	}
+	e.mu.Lock()
 	e.done = append(e.done, Completion{ID: id, Err: err})
+	e.mu.Unlock()
 	return nil
 }
 
-func (e *pwriteEngine) Pending() int { return len(e.done) }
+func (e *pwriteEngine) Pending() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.done)
+}
 
 func (e *pwriteEngine) Wait(dst []Completion) ([]Completion, error) {
+	e.mu.Lock()
 	dst = append(dst, e.done...)
 	e.done = e.done[:0]
+	e.mu.Unlock()
 	return dst, nil
 }
 

@@ -2,6 +2,7 @@ package ioengine
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -72,23 +73,28 @@ type cqe struct {
 	flags    uint32
 }
 
-// Ring is a minimal io_uring instance. It is owned by one goroutine.
+// Ring is a minimal io_uring instance. One goroutine may queue and submit
+// while another reaps: the submission side (Queue, Submit with wait 0) and
+// the completion side (Reap, Submit with wait > 0 and nothing queued) touch
+// disjoint ring words, and the kernel allows concurrent io_uring_enter.
 type Ring struct {
-	fd       int
-	sqRing   []byte
-	cqRing   []byte // aliases sqRing with IORING_FEAT_SINGLE_MMAP
-	sqeMem   []byte
-	sqHead   *uint32 // written by the kernel
-	sqTail   *uint32 // written by us
-	sqMask   uint32
-	sqArray  unsafe.Pointer
-	cqHead   *uint32 // written by us
-	cqTail   *uint32 // written by the kernel
-	cqMask   uint32
-	cqes     unsafe.Pointer
-	entries  uint32
-	inflight int
-	unsubmit uint32 // SQEs queued but not yet passed to io_uring_enter
+	fd      int
+	sqRing  []byte
+	cqRing  []byte // aliases sqRing with IORING_FEAT_SINGLE_MMAP
+	sqeMem  []byte
+	sqHead  *uint32 // written by the kernel
+	sqTail  *uint32 // written by us
+	sqMask  uint32
+	sqArray unsafe.Pointer
+	cqHead  *uint32 // written by us
+	cqTail  *uint32 // written by the kernel
+	cqMask  uint32
+	cqes    unsafe.Pointer
+	entries uint32
+	// inflight counts operations queued and not yet reaped. It is atomic
+	// because the submitting and the reaping goroutine may differ.
+	inflight atomic.Int64
+	unsubmit uint32 // SQEs queued but not yet passed to io_uring_enter (submitter only)
 }
 
 // NewRing sets up a ring with at least entries submission slots.
@@ -168,14 +174,14 @@ func (r *Ring) Close() error {
 }
 
 // InFlight is the number of operations queued or submitted and not yet reaped.
-func (r *Ring) InFlight() int { return r.inflight }
+func (r *Ring) InFlight() int { return int(r.inflight.Load()) }
 
 // Queue places one operation in the submission ring without entering the
 // kernel. It fails when the ring is full; call Submit or Reap first.
 func (r *Ring) Queue(op uint8, fd int, buf []byte, off int64, rwFlags uint32, userData uint64) error {
 	head := atomic.LoadUint32(r.sqHead)
 	tail := *r.sqTail // only we write the tail
-	if tail-head >= r.entries || r.inflight >= int(r.entries) {
+	if tail-head >= r.entries || r.inflight.Load() >= int64(r.entries) {
 		return fmt.Errorf("ioengine: submission ring full (%d entries)", r.entries)
 	}
 	idx := tail & r.sqMask
@@ -188,8 +194,8 @@ func (r *Ring) Queue(op uint8, fd int, buf []byte, off int64, rwFlags uint32, us
 	}
 	*s = sqe{opcode: op, fd: int32(fd), off: uint64(off), addr: uint64(addr), len: uint32(len(buf)), rwFlags: rwFlags, userData: userData}
 	*(*uint32)(unsafe.Add(r.sqArray, uintptr(idx)*4)) = idx
+	r.inflight.Add(1)
 	atomic.StoreUint32(r.sqTail, tail+1) // release: the SQE is visible before the tail
-	r.inflight++
 	r.unsubmit++
 	return nil
 }
@@ -225,6 +231,23 @@ func (r *Ring) Submit(wait uint32) error {
 	}
 }
 
+// wait blocks in io_uring_enter until a completion is available, without
+// submitting (the submitter may be another goroutine).
+func (r *Ring) wait() error {
+	for {
+		_, _, errno := unix.Syscall6(sysIOUringEnter, uintptr(r.fd), 0, 1, enterGetEvents, 0, 0)
+		switch errno {
+		case 0:
+			return nil
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN, unix.EBUSY:
+			return nil
+		}
+		return fmt.Errorf("ioengine: io_uring_enter: %w", errno)
+	}
+}
+
 // Reap calls fn for every completion available now, without blocking.
 func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 	head := *r.cqHead
@@ -236,7 +259,7 @@ func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 		head++
 		n++
 		atomic.StoreUint32(r.cqHead, head) // release the slot to the kernel
-		r.inflight--
+		r.inflight.Add(-1)
 		fn(ud, res)
 	}
 	return n
@@ -246,6 +269,7 @@ func (r *Ring) Reap(fn func(userData uint64, res int32)) int {
 type uringEngine struct {
 	ring *Ring
 	fd   int
+	mu   sync.Mutex     // guards lens: SubmitWrite and Wait run on different goroutines
 	lens map[uint64]int // expected length per in-flight id
 }
 
@@ -275,10 +299,12 @@ func (e *uringEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool) 
 	if dsync {
 		fl = unix.RWF_DSYNC
 	}
+	e.mu.Lock()
+	e.lens[id] = len(buf)
+	e.mu.Unlock()
 	if err := e.ring.Queue(opWrite, e.fd, buf, off, fl, id); err != nil {
 		return err
 	}
-	e.lens[id] = len(buf)
 	return e.ring.Submit(0)
 }
 
@@ -290,8 +316,10 @@ func (e *uringEngine) Wait(dst []Completion) ([]Completion, error) {
 	}
 	for {
 		got := e.ring.Reap(func(id uint64, res int32) {
+			e.mu.Lock()
 			want := e.lens[id]
 			delete(e.lens, id)
+			e.mu.Unlock()
 			var err error
 			switch {
 			case res < 0:
@@ -304,7 +332,7 @@ func (e *uringEngine) Wait(dst []Completion) ([]Completion, error) {
 		if got > 0 {
 			return dst, nil
 		}
-		if err := e.ring.Submit(1); err != nil {
+		if err := e.ring.wait(); err != nil {
 			return dst, err
 		}
 	}
