@@ -114,22 +114,25 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 		queued = len(ptrs)
 		return nil
 	}
-	for i := range b.keys {
-		r := &reqs[i]
-		*r = request{key: b.keys[i], value: b.values[i], hash: keyfile.Hash(s.sb.Salt, b.keys[i]), w: wt}
-		err = w.addPending(r, func() (bool, error) { return s.exists(r.hash, r.key) })
-		if err == ErrKeyExists {
-			skipped, err = skipped+1, nil
-			continue
-		}
-		if err != nil {
-			break
-		}
-		ptrs = append(ptrs, r)
-		if len(ptrs)-queued >= batchChunk {
-			if err = flush(); err != nil {
+	// Check and admit a few dozen items per hold of the pending-set lock.
+	for i := 0; i < len(b.keys) && err == nil; {
+		w.pmu.Lock()
+		for end := min(i+64, len(b.keys)); i < end; i++ {
+			r := &reqs[i]
+			*r = request{key: b.keys[i], value: b.values[i], hash: keyfile.Hash(s.sb.Salt, b.keys[i]), w: wt}
+			err = w.admitLocked(r, func() (bool, error) { return s.exists(r.hash, r.key) })
+			if err == ErrKeyExists {
+				skipped, err = skipped+1, nil
+				continue
+			}
+			if err != nil {
 				break
 			}
+			ptrs = append(ptrs, r)
+		}
+		w.pmu.Unlock()
+		if err == nil && len(ptrs)-queued >= batchChunk {
+			err = flush()
 		}
 	}
 	if err == nil {

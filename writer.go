@@ -189,6 +189,11 @@ func (w *writer) enqueue(reqs ...*request) error {
 func (w *writer) addPending(r *request, exists func() (bool, error)) error {
 	w.pmu.Lock()
 	defer w.pmu.Unlock()
+	return w.admitLocked(r, exists)
+}
+
+// admitLocked is addPending with pmu held by the caller.
+func (w *writer) admitLocked(r *request, exists func() (bool, error)) error {
 	for p := w.pending[r.hash]; p != nil; p = p.nextSame {
 		if string(p.key) == string(r.key) {
 			return ErrKeyExists
@@ -466,12 +471,10 @@ func (w *writer) retire(sl *slot) {
 		w.unsyncedBytes += size
 	}
 	base := sl.hdr.Offset + datafile.HeaderSize
-	var ierr error
-	for i, r := range sl.reqs {
-		if err := w.s.kf.Insert(r.hash, base+int64(sl.pos[i]), len(r.value)); err != nil && ierr == nil {
-			ierr = err
-		}
-	}
+	ierr := w.s.kf.InsertMany(len(sl.reqs), func(i int) (uint64, int64, int) {
+		r := sl.reqs[i]
+		return r.hash, base + int64(sl.pos[i]), len(r.value)
+	})
 	w.s.records.Add(1)
 	w.s.inserts.Add(uint64(len(sl.reqs)))
 	w.s.bytesWritten.Add(uint64(size))

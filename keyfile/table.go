@@ -203,6 +203,31 @@ func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
 func (f *File) Insert(h uint64, off int64, size int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.insertLocked(h, off, size)
+}
+
+// insertBatch is how many entries InsertMany adds under one lock: enough to
+// amortise the lock, few enough that readers wait microseconds at most.
+const insertBatch = 64
+
+// InsertMany adds n entries, entry(i) giving each, taking the lock once per
+// few dozen entries instead of once per entry.
+func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size int)) error {
+	for i := 0; i < n; {
+		f.mu.Lock()
+		for end := min(i+insertBatch, n); i < end; i++ {
+			h, off, size := entry(i)
+			if err := f.insertLocked(h, off, size); err != nil {
+				f.mu.Unlock()
+				return err
+			}
+		}
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+func (f *File) insertLocked(h uint64, off int64, size int) error {
 	if err := f.put(uint32(bucketOf(h, f.buckets)), h, packWord(off, size)); err != nil {
 		return err
 	}
