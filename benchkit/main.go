@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -77,6 +79,17 @@ func Main(args []string, prefix []string, drivers []Driver, stdout, stderr io.Wr
 		} else {
 			defer cleanup()
 			cfg.Device = dev
+			// An interrupted run must not leave the loop device attached.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			go func() {
+				if _, ok := <-sig; ok {
+					cleanup()
+					os.RemoveAll(work)
+					os.Exit(130)
+				}
+			}()
 		}
 	}
 	rep, err := Run(drivers, cfg)

@@ -135,7 +135,7 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 		if !v.Full && w.name != "fetch-1" {
 			continue
 		}
-		ops, err := fetchWorkload(db, it, cfg.N, w.threads, w.present)
+		ops, err := fetchWorkload(db, it, cfg.N, w.threads, w.present, cfg.Duration)
 		if err != nil {
 			db.Close()
 			return fmt.Errorf("%s: %w", w.name, err)
@@ -194,7 +194,9 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	return nil
 }
 
-func fetchWorkload(db DB, it items, n, threads int, present bool) (float64, error) {
+// fetchWorkload runs n random fetches (or as many as fit in limit: a raw
+// device reads every item from the disk).
+func fetchWorkload(db DB, it items, n, threads int, present bool, limit time.Duration) (float64, error) {
 	keys := make([][]byte, 0, min(n, 1<<20))
 	for i := 0; i < cap(keys); i++ {
 		j := int(splitmix(uint64(i)) % uint64(n))
@@ -205,12 +207,18 @@ func fetchWorkload(db DB, it items, n, threads int, present bool) (float64, erro
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	var done atomic.Int64
 	start := time.Now()
+	deadline := start.Add(limit)
 	for t := 0; t < threads; t++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := t; i < n; i += threads {
+			for i, k := t, 0; i < n; i, k = i+threads, k+1 {
+				if k&1023 == 0 && time.Now().After(deadline) {
+					return
+				}
+				done.Add(1)
 				found, err := db.Get(keys[i%len(keys)])
 				if err != nil || found != present {
 					failed.Store(fmt.Errorf("key %d: found=%v err=%v", i, found, err))
@@ -223,7 +231,7 @@ func fetchWorkload(db DB, it items, n, threads int, present bool) (float64, erro
 	if err, _ := failed.Load().(error); err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
 }
 
 func durableWorkload(d Driver, v Variant, cfg Config, mode string, threads int) (float64, error) {

@@ -1,7 +1,6 @@
 package rebuild
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,11 +16,10 @@ type Progress func(done, total int64)
 
 // damage is a bad record that the scan skipped over.
 type damage struct {
-	at, next   int64           // the bad record and the valid record after it
-	nextTime   int64           // timestamp of the record after it
-	before     datafile.Header // the last good record before it
-	records    uint64          // records before it
-	itemsAfter int             // items indexed from next on (to undo)
+	at, next int64           // the bad record and the valid record after it
+	nextTime int64           // timestamp of the record after it
+	before   datafile.Header // the last good record before it
+	records  uint64          // records before it
 }
 
 // logWalker scans the whole log forwards, skipping damaged records where the
@@ -149,23 +147,15 @@ func Rebuild(s *Store, keyPath string, window time.Duration, progress Progress) 
 	defer arena.Free()
 	w := newLogWalker(s, buf)
 	var lastReport int64
-	for {
-		r, err := w.next()
-		if errors.Is(err, datafile.ErrEndOfLog) {
-			break
-		}
-		n, err := indexRecord(kf, s.Salt, g.KeySize, &r)
-		if err != nil {
-			return fail(fmt.Errorf("rebuild: record at %d: %w", r.Offset, err))
-		}
+	err = indexLog(w.next, kf, s.Salt, g.KeySize, func(h *datafile.Header, n int) {
 		rep.ItemsIndexed += n
-		if len(w.damage) > 0 {
-			w.damage[len(w.damage)-1].itemsAfter += n
+		if progress != nil && h.Offset-lastReport >= 4<<20 {
+			progress(h.Offset, s.File.Size)
+			lastReport = h.Offset
 		}
-		if progress != nil && r.Offset-lastReport >= 4<<20 {
-			progress(r.Offset, s.File.Size)
-			lastReport = r.Offset
-		}
+	})
+	if err != nil {
+		return fail(fmt.Errorf("rebuild: %w", err))
 	}
 	end := w.sc.Pos()
 	last, records := w.last, w.records

@@ -54,16 +54,6 @@ func scanBuffer(g datafile.Geometry) (*ioengine.Arena, []byte, error) {
 	return a, a.Bytes()[:size], nil
 }
 
-// indexRecord inserts every item of r into kf.
-func indexRecord(kf *keyfile.File, salt uint64, keySize int, r *datafile.Record) (int, error) {
-	n := 0
-	err := datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), keySize, func(off int64, key, value []byte) error {
-		n++
-		return kf.Insert(keyfile.Hash(salt, key), off, len(value))
-	})
-	return n, err
-}
-
 // Recover brings kf up to date with the data file after Open (see the
 // package doc). window is the RecoveryWindow. It returns the header of the
 // last record of the log (zero when the log is empty).
@@ -118,21 +108,16 @@ func Recover(s *Store, kf *keyfile.File, window time.Duration) (Report, datafile
 
 	kf.Repair(cp.Offset, int64(wm.Extent), logStart)
 	records := cp.Records
-	for {
-		r, err := sc.Next()
-		if errors.Is(err, datafile.ErrEndOfLog) {
-			break
-		}
-		n, err := indexRecord(kf, s.Salt, g.KeySize, &r)
-		if err != nil {
-			// The hash matched, so bad framing inside is a writer bug or a
-			// forged record: do not trust this key file's repair.
-			return rep, last, fmt.Errorf("%w: record at %d: %v", ErrNeedRebuild, r.Offset, err)
-		}
+	err = indexLog(sc.Next, kf, s.Salt, g.KeySize, func(h *datafile.Header, n int) {
 		rep.ItemsIndexed += n
 		rep.RecordsVerified++
 		records++
-		last = r.Header
+		last = *h
+	})
+	if err != nil {
+		// The hash matched, so bad framing inside is a writer bug or a
+		// forged record: do not trust this key file's repair.
+		return rep, last, fmt.Errorf("%w: %v", ErrNeedRebuild, err)
 	}
 	rep.BytesScanned += sc.BytesRead
 	end := sc.Pos()

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -98,21 +99,35 @@ func openStore(c *cli, data, key string, opts *nudb.Options) (*nudb.Store, int) 
 	return s, exitOK
 }
 
+// storeAndKey checks the third argument as a hex key of the store's key
+// size (read from the store named by the first two) and opens the store.
+// It returns a nil store and the exit code when either fails.
+func storeAndKey(c *cli, fs *flag.FlagSet) (*nudb.Store, []byte, int) {
+	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
+	if err != nil {
+		return nil, nil, c.fail(exitUsage, err)
+	}
+	k, err := parseKey(fs.Arg(2), info.KeySize)
+	if err != nil {
+		return nil, nil, c.fail(exitUsage, err)
+	}
+	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	return s, k, code
+}
+
 func cmdPut(c *cli, args []string) int {
 	fs := c.flags("put", "[-file F] DATA KEY HEXKEY")
 	file := fs.String("file", "", "read the value from F instead of stdin")
 	if !c.parse(fs, args, 3, 3) {
 		return exitUsage
 	}
-	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
-	if err != nil {
-		return c.fail(exitUsage, err)
+	s, k, code := storeAndKey(c, fs)
+	if s == nil {
+		return code
 	}
-	k, err := parseKey(fs.Arg(2), info.KeySize)
-	if err != nil {
-		return c.fail(exitUsage, err)
-	}
+	defer s.Close()
 	var value []byte
+	var err error
 	if *file != "" {
 		value, err = os.ReadFile(*file)
 	} else {
@@ -121,11 +136,6 @@ func cmdPut(c *cli, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
-	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
-	if s == nil {
-		return code
-	}
-	defer s.Close()
 	if err := s.Insert(k, value); err != nil {
 		if errors.Is(err, nudb.ErrKeyExists) {
 			return c.fail(exitNegative, fmt.Errorf("key %s is already stored", fs.Arg(2)))
@@ -143,20 +153,12 @@ func cmdGet(c *cli, args []string) int {
 	if !c.parse(fs, args, 3, 3) {
 		return exitUsage
 	}
-	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
-	if err != nil {
-		return c.fail(exitUsage, err)
-	}
-	k, err := parseKey(fs.Arg(2), info.KeySize)
-	if err != nil {
-		return c.fail(exitUsage, err)
-	}
-	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	s, k, code := storeAndKey(c, fs)
 	if s == nil {
 		return code
 	}
 	defer s.Close()
-	err = s.FetchFunc(k, func(v []byte) { c.stdout.Write(v) })
+	err := s.FetchFunc(k, func(v []byte) { c.stdout.Write(v) })
 	switch {
 	case errors.Is(err, nudb.ErrNotFound):
 		return c.fail(exitNegative, fmt.Errorf("no item has key %s", fs.Arg(2)))

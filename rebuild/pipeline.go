@@ -1,0 +1,91 @@
+package rebuild
+
+import (
+	"errors"
+
+	"github.com/nudbgo/nudb/datafile"
+	"github.com/nudbgo/nudb/keyfile"
+)
+
+// recordSource yields the valid records of a log in order, then
+// datafile.ErrEndOfLog (a Scanner's Next, or a logWalker's next).
+type recordSource func() (datafile.Record, error)
+
+// batch is a run of records copied out of the scan buffer for the indexer.
+type batch struct {
+	hdrs    []datafile.Header
+	ends    []int // end of each record's payload in payload
+	payload []byte
+}
+
+// batchBytes is how much payload a batch carries before it is handed over.
+const batchBytes = 4 << 20
+
+// indexLog reads records from next on a goroutine of its own and indexes
+// their items into kf on the caller's goroutine, so reading and hashing
+// overlap with indexing (a rebuild then runs at the disk's speed rather
+// than at one core's). onRecord runs on the caller's goroutine after each
+// record's items are indexed. It returns when next reports the end of the
+// log, or with the first indexing error (the reader is stopped).
+func indexLog(next recordSource, kf *keyfile.File, salt uint64, keySize int, onRecord func(h *datafile.Header, items int)) error {
+	full := make(chan *batch, 2)
+	free := make(chan *batch, 3)
+	for i := 0; i < 3; i++ {
+		free <- &batch{payload: make([]byte, 0, batchBytes+datafile.MaxValueSize/4)}
+	}
+	stop := make(chan struct{})
+	go func() {
+		defer close(full)
+		b := <-free
+		for {
+			r, err := next()
+			if errors.Is(err, datafile.ErrEndOfLog) {
+				break
+			}
+			b.hdrs = append(b.hdrs, r.Header)
+			b.payload = append(b.payload, r.Payload...)
+			b.ends = append(b.ends, len(b.payload))
+			if len(b.payload) >= batchBytes {
+				select {
+				case full <- b:
+				case <-stop:
+					return
+				}
+				select {
+				case b = <-free:
+				case <-stop:
+					return
+				}
+			}
+		}
+		if len(b.hdrs) > 0 {
+			select {
+			case full <- b:
+			case <-stop:
+			}
+		}
+	}()
+	var err error
+	for b := range full {
+		start := 0
+		for i := range b.hdrs {
+			h := &b.hdrs[i]
+			n := 0
+			if err == nil {
+				err = datafile.EachItem(b.payload[start:b.ends[i]], h.Items, h.Offset+datafile.HeaderSize, keySize, func(off int64, key, value []byte) error {
+					n++
+					return kf.Insert(keyfile.Hash(salt, key), off, len(value))
+				})
+				if err != nil {
+					close(stop)
+				} else {
+					onRecord(h, n)
+				}
+			}
+			start = b.ends[i]
+		}
+		b.hdrs, b.ends, b.payload = b.hdrs[:0], b.ends[:0], b.payload[:0]
+		free <- b
+	}
+	return err
+}
