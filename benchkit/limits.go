@@ -18,6 +18,9 @@ type Limits struct {
 	FdatasyncPerS float64 `json:"fdatasync_per_s"` // 4 KiB O_DIRECT write + fdatasync, queue depth 1, zeroed space
 	RandReadIOPS  float64 `json:"rand_read_iops"`  // 4 KiB O_DIRECT random reads, queue depth 1
 	SeqReadMBs    float64 `json:"seq_read_mb_s"`   // 32 MiB reads through the page cache, cold (as Rebuild reads)
+	// FdatasyncBesideNudb is fdatasync_per_s measured again right before
+	// nudb's durable-1, the workload it is the baseline of.
+	FdatasyncBesideNudb float64 `json:"fdatasync_beside_nudb_per_s"`
 }
 
 func measureLimits(dir string, fileSize int64, d time.Duration, logf func(string, ...any)) (Limits, error) {
@@ -108,18 +111,48 @@ func measureLimits(dir string, fileSize int64, d time.Duration, logf func(string
 	logf("limit: random 4 KiB reads %.0f IOPS", l.RandReadIOPS)
 
 	// 4 KiB write + fdatasync at queue depth 1 over written space.
-	n = 0
-	start = time.Now()
-	for time.Since(start) < d && int64(n) < blocks {
-		if _, err := unix.Pwrite(f.Fd, arena.Bytes()[:4096], int64(n)*4096); err != nil {
-			return l, err
+	if l.FdatasyncPerS, err = writeSyncRate(f, d, blocks, arena.Bytes()[:4096]); err != nil {
+		return l, err
+	}
+	logf("limit: 4 KiB write+fdatasync %.0f/s", l.FdatasyncPerS)
+	return l, nil
+}
+
+// writeSyncRate writes 4 KiB blocks in place, each followed by fdatasync, for
+// d (at most blocks of them), and returns the rate.
+func writeSyncRate(f *ioengine.File, d time.Duration, blocks int64, block []byte) (float64, error) {
+	n := int64(0)
+	start := time.Now()
+	for time.Since(start) < d && n < blocks {
+		if _, err := unix.Pwrite(f.Fd, block, n*4096); err != nil {
+			return 0, err
 		}
 		if err := ioengine.Datasync(f.Fd); err != nil {
-			return l, err
+			return 0, err
 		}
 		n++
 	}
-	l.FdatasyncPerS = float64(n) / time.Since(start).Seconds()
-	logf("limit: 4 KiB write+fdatasync %.0f/s", l.FdatasyncPerS)
-	return l, nil
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// fdatasyncRate measures writeSyncRate on a fresh, zeroed 64 MiB file in dir.
+func fdatasyncRate(dir string, d time.Duration) (float64, error) {
+	path := filepath.Join(dir, "fdatasync.raw")
+	os.WriteFile(path, nil, 0o644)
+	defer os.Remove(path)
+	f, err := ioengine.OpenFile(path, false)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	a, err := ioengine.NewArena(1 << 20)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Free()
+	const size = 64 << 20
+	if err := f.GrowZeroed(size, a.Bytes()); err != nil {
+		return 0, err
+	}
+	return writeSyncRate(f, d, size/4096, a.Bytes()[:4096])
 }

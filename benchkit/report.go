@@ -110,6 +110,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 		ratio("nudb load bytes/s ÷ sequential write limit", ops(n)*float64(keySize+valueSize+8)/1e6, r.Limits.SeqWriteMBs, "≥ 0.5")
 	}
 	ratio("nudb durable-1 ÷ fdatasync/s limit", ops(r.find("nudb", "durable-1", "always")), r.Limits.FdatasyncPerS, "≥ 0.9")
+	ratio("nudb durable-1 ÷ fdatasync/s measured just before it", ops(r.find("nudb", "durable-1", "always")), r.Limits.FdatasyncBesideNudb, "≥ 0.9")
 	ratio("nudb durable-16 ÷ nudb durable-1", ops(r.find("nudb", "durable-16", "always")), ops(r.find("nudb", "durable-1", "always")), "≥ 8")
 	ratio("nudb fetch-2 ÷ fetch-1", ops(r.find("nudb", "fetch-2", "")), ops(r.find("nudb", "fetch-1", "")), "≥ 1.6")
 	if rb := r.find("nudb", "rebuild", ""); rb != nil && rb.Seconds > 0 {

@@ -13,6 +13,13 @@ type ReaderAt interface {
 	ReadAt(p []byte, off int64) (int, error)
 }
 
+// Prefetcher is a ReaderAt that can start reading ahead (a hint; it may do
+// nothing). Scanner uses it so the next chunk comes off the disk while the
+// current one is hashed.
+type Prefetcher interface {
+	Prefetch(off, n int64)
+}
+
 // Geometry is what a reader needs to know about a store's data file.
 type Geometry struct {
 	UID       [16]byte
@@ -109,6 +116,9 @@ func (s *Scanner) fill(n int) ([]byte, error) {
 	m, err := s.src.ReadAt(s.buf[:want], s.pos)
 	if m < 0 {
 		m = 0
+	}
+	if p, ok := s.src.(Prefetcher); ok && m == want {
+		p.Prefetch(s.pos+int64(m), int64(s.chunk))
 	}
 	s.BytesRead += int64(m)
 	s.bufLen = m

@@ -240,6 +240,20 @@ func (f *File) insertLocked(h uint64, off int64, size int) error {
 	return nil
 }
 
+// Reserve grows the table now to the size items entries need, so a bulk
+// index (a rebuild) inserts into a table of its final size instead of
+// splitting as it goes.
+func (f *File) Reserve(items uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for float64(items) > float64(f.buckets)*SlotsPerPage*LoadFactor {
+		if err := f.splitOne(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // put stores an entry in the first empty slot of bucket b's chain.
 func (f *File) put(b uint32, h, w uint64) error {
 	p := f.dir[b]

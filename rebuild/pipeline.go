@@ -66,16 +66,25 @@ func indexLog(next recordSource, kf *keyfile.File, salt uint64, keySize int, onR
 		}
 	}()
 	var err error
+	var entries []keyfile.Entry
 	for b := range full {
 		start := 0
 		for i := range b.hdrs {
 			h := &b.hdrs[i]
 			n := 0
 			if err == nil {
+				entries = entries[:0]
 				err = datafile.EachItem(b.payload[start:b.ends[i]], h.Items, h.Offset+datafile.HeaderSize, keySize, func(off int64, key, value []byte) error {
-					n++
-					return kf.Insert(keyfile.Hash(salt, key), off, len(value))
+					entries = append(entries, keyfile.Entry{Hash: keyfile.Hash(salt, key), Offset: off, Size: len(value)})
+					return nil
 				})
+				n = len(entries)
+				if err == nil {
+					err = kf.InsertMany(n, func(j int) (uint64, int64, int) {
+						e := &entries[j]
+						return e.Hash, e.Offset, e.Size
+					})
+				}
 				if err != nil {
 					close(stop)
 				} else {

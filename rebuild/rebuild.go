@@ -147,8 +147,16 @@ func Rebuild(s *Store, keyPath string, window time.Duration, progress Progress) 
 	defer arena.Free()
 	w := newLogWalker(s, buf)
 	var lastReport int64
+	reserved := false
 	err = indexLog(w.next, kf, s.Salt, g.KeySize, func(h *datafile.Header, n int) {
 		rep.ItemsIndexed += n
+		if done := h.End(g.BlockSize); !reserved && done >= 4<<20 {
+			// Size the table once for the whole log, extrapolated from
+			// the first few MiB, instead of splitting all the way.
+			reserved = true
+			// A failure to grow shows again on the next insert.
+			_ = kf.Reserve(uint64(float64(rep.ItemsIndexed) * float64(s.File.Size) / float64(done)))
+		}
 		if progress != nil && h.Offset-lastReport >= 4<<20 {
 			progress(h.Offset, s.File.Size)
 			lastReport = h.Offset
