@@ -209,7 +209,8 @@ func TestCrashStates(t *testing.T) {
 	if testing.Short() {
 		states = min(states, 240)
 	}
-	const runsPer = 4
+	// More states come from more recorded runs, not just more cuts of few.
+	runsPer := max(4, states/(100*len(crashWorkloads)))
 	perRun := max(1, (states+len(crashWorkloads)*runsPer-1)/(len(crashWorkloads)*runsPer))
 	t.Logf("seed %d, %d states (replay: go test -run 'TestCrashStates' -crash.seed=%d -crash.states=%d .)", seed, perRun*runsPer*len(crashWorkloads), seed, states)
 	var checked, rebuilt, torn, dropped, mixed int
