@@ -67,13 +67,19 @@ type Engine interface {
 
 // New returns an engine of the given kind writing to fd.
 func New(kind Kind, fd int, depth int) (Engine, error) {
+	return newEngine(kind, fd, depth, func(fd, depth int) (Engine, error) { return newUring(fd, depth) })
+}
+
+// newEngine is New with the io_uring constructor as a parameter, so tests
+// can play a kernel that refuses io_uring.
+func newEngine(kind Kind, fd, depth int, uring func(fd, depth int) (Engine, error)) (Engine, error) {
 	switch kind {
 	case Pwrite:
 		return newPwrite(fd), nil
 	case Uring:
-		return newUring(fd, depth)
+		return uring(fd, depth)
 	default:
-		e, err := newUring(fd, depth)
+		e, err := uring(fd, depth)
 		if errors.Is(err, ErrUnavailable) {
 			return newPwrite(fd), nil
 		}

@@ -3,6 +3,7 @@ package ioengine
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,5 +127,20 @@ func TestOpenFileLocks(t *testing.T) {
 	defer f.Close()
 	if _, err := OpenFile(path, false); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}
+
+func TestAutoFallsBackWhenIOUringIsRefused(t *testing.T) {
+	refuse := func(int, int) (Engine, error) { return nil, fmt.Errorf("%w: io_uring_setup: operation not permitted", ErrUnavailable) }
+	e, err := newEngine(Auto, 1, 8, refuse)
+	if err != nil || e.Name() != "pwrite" {
+		t.Fatalf("auto with io_uring refused: %v, %v", e, err)
+	}
+	if _, err := newEngine(Uring, 1, 8, refuse); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("forced io_uring when refused: %v, want ErrUnavailable", err)
+	}
+	other := errors.New("some other failure")
+	if _, err := newEngine(Auto, 1, 8, func(int, int) (Engine, error) { return nil, other }); !errors.Is(err, other) {
+		t.Fatalf("auto with another io_uring failure: %v, want it reported", err)
 	}
 }
