@@ -131,7 +131,9 @@ func TestOpenFileLocks(t *testing.T) {
 }
 
 func TestAutoFallsBackWhenIOUringIsRefused(t *testing.T) {
-	refuse := func(int, int) (Engine, error) { return nil, fmt.Errorf("%w: io_uring_setup: operation not permitted", ErrUnavailable) }
+	refuse := func(int, int) (Engine, error) {
+		return nil, fmt.Errorf("%w: io_uring_setup: operation not permitted", ErrUnavailable)
+	}
 	e, err := newEngine(Auto, 1, 8, refuse)
 	if err != nil || e.Name() != "pwrite" {
 		t.Fatalf("auto with io_uring refused: %v, %v", e, err)
