@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -198,15 +200,16 @@ func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
 	if len(key) != s.geom.KeySize {
 		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	h := keyfile.Hash(s.sb.Salt, key)
+	c, ok := s.gate.enter(h, &s.closed)
+	if !ok {
 		return ErrClosed
 	}
+	defer s.gate.exit(c, &s.closed)
 	if fn == nil {
 		fn = func([]byte) {}
 	}
-	return s.lookup(keyfile.Hash(s.sb.Salt, key), key, fn)
+	return s.lookup(h, key, fn)
 }
 
 // Fetch returns a copy of the value stored under key (see FetchFunc).
@@ -267,4 +270,59 @@ func visitLog(df *ioengine.File, g datafile.Geometry, end int64, fn func(r *data
 		}
 	}
 	return nil
+}
+
+// readGate admits fetches without a shared lock word: each fetch counts
+// itself in the shard its key hash picks, so concurrent fetches on two
+// cores touch different cache lines. Close sets the closed flag and then
+// waits until every shard is empty before it unmaps anything. Go's atomics
+// are sequentially consistent, so either a fetch sees the flag and backs
+// out, or Close sees the fetch's count and waits for it.
+type readGate struct {
+	shards [16]struct {
+		n atomic.Int64
+		_ [56]byte // one cache line each
+	}
+	drained chan struct{} // a fetch leaving after Close began
+}
+
+func (g *readGate) enter(h uint64, closed *atomic.Bool) (*atomic.Int64, bool) {
+	c := &g.shards[h%uint64(len(g.shards))].n
+	c.Add(1)
+	if closed.Load() {
+		g.exit(c, closed)
+		return nil, false
+	}
+	return c, true
+}
+
+func (g *readGate) exit(c *atomic.Int64, closed *atomic.Bool) {
+	if c.Add(-1) == 0 && closed.Load() {
+		select {
+		case g.drained <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait returns when no fetch is inside; closed must be set.
+func (g *readGate) wait() {
+	for {
+		busy := false
+		for i := range g.shards {
+			if g.shards[i].n.Load() != 0 {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return
+		}
+		// A leaving fetch signals; the timeout covers a signal that
+		// raced with the check above.
+		select {
+		case <-g.drained:
+		case <-time.After(time.Millisecond):
+		}
+	}
 }

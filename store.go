@@ -62,9 +62,11 @@ type Store struct {
 	kf    *keyfile.File
 	reads readBuffers
 
-	// closeMu is held shared by every read and exclusively by Close, so the
-	// key file is never unmapped under a reader.
+	// closeMu is held shared by inserts, Visit and Stats and exclusively by
+	// Close; fetches pass the gate instead (no shared lock word on the hot
+	// read path). Together they keep the key file mapped under every reader.
 	closeMu sync.RWMutex
+	gate    readGate
 	closed  atomic.Bool
 
 	w *writer
@@ -267,6 +269,7 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.reads.init(df, s.geom)
+	s.gate.drained = make(chan struct{}, 1)
 	s.dataSize.Store(df.Size)
 	if s.w, err = newWriter(s, last); err != nil {
 		s.kf.Close()
@@ -333,6 +336,7 @@ func (s *Store) shutdown(clean bool) error {
 	err := s.w.stop(clean)
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
+	s.gate.wait()
 	if clean && err == nil {
 		err = s.kf.SetClean(true)
 	}

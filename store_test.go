@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,5 +295,47 @@ func TestVisitInLogOrder(t *testing.T) {
 	})
 	if err != nil || i != 500 {
 		t.Fatalf("visited %d: %v", i, err)
+	}
+}
+
+// Close while fetches run: every fetch returns its value or ErrClosed, and
+// none reads an unmapped key file.
+func TestCloseDuringFetches(t *testing.T) {
+	ts := newStore(t, &Options{Sync: SyncNever})
+	for i := 0; i < 2000; i++ {
+		if err := ts.Insert(testKey(i), testValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	var fetched, closed atomic.Int64
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				_, err := ts.Fetch(testKey(i % 2000))
+				switch {
+				case err == nil:
+					fetched.Add(1)
+				case errors.Is(err, ErrClosed):
+					closed.Add(1)
+					return
+				default:
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for fetched.Load() < 1000 {
+		runtime.Gosched()
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if closed.Load() != 4 {
+		t.Fatalf("%d of 4 fetching goroutines saw ErrClosed", closed.Load())
 	}
 }

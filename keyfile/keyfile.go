@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -31,7 +30,7 @@ type File struct {
 	// the writer stores them.
 	extent, written, synced, clean *atomic.Uint64
 
-	mu sync.RWMutex // guards the table below and the slot contents
+	mu shardedRWMutex // guards the table below and the slot contents
 	table
 	cp     Checkpoint // the durable checkpoint in force
 	cpSlot int        // slot holding cp; the next checkpoint goes to the other

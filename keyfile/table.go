@@ -180,7 +180,7 @@ type Candidate struct {
 // Lookup appends the entries whose full 64-bit hash equals h. The caller
 // reads each candidate item and compares keys. No I/O happens under the lock.
 func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
-	f.mu.RLock()
+	l := f.mu.rlockFor(h)
 	for p := f.dir[bucketOf(h, f.buckets)]; p != 0; p = f.next(p) {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
@@ -193,7 +193,7 @@ func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
 			}
 		}
 	}
-	f.mu.RUnlock()
+	l.RUnlock()
 	return dst
 }
 
