@@ -32,6 +32,25 @@
 // Fetch, FetchFunc, Exists and Visit run in the caller's goroutine, share no
 // lock with the writer's I/O, and are never blocked by a sync.
 //
+// # Where this departs from DESIGN.md's suggestions, and why
+//
+//   - Reads of a regular data file go through a read-only MAP_SHARED
+//     mapping of it, not a second buffered descriptor: a fetch becomes a
+//     memory copy instead of a pread system call (FetchFunc went from 1.2 to
+//     0.56 µs here). O_DIRECT writes invalidate the cached pages they cover
+//     and readers only read below the written watermark, so the mapping
+//     never shows a stale or half-written record; a fault (a file cut short
+//     by someone else) becomes ErrCorrupt, not a crash. Raw devices keep
+//     aligned O_DIRECT reads.
+//   - Under SyncAlways each record is written with RWF_DSYNC (FUA or a
+//     flush by the kernel) instead of write + fdatasync: one I/O per group
+//     commit, and the data file is grown ahead with zeros so those writes
+//     need no metadata commit (measured: ~180 µs per 4 KiB RWF_DSYNC write
+//     into zeroed space, ~290 µs into fallocated space).
+//   - Bucket pages are 512 bytes, not 4096 (see package keyfile).
+//   - The checkpoint an unclean Open ends with is written by the writer in
+//     the background right after Open returns (see package rebuild).
+//
 // The formats, invariants and recovery protocol are those of DESIGN.md; the
 // subpackages datafile, keyfile and rebuild document their parts of it.
 package nudb
