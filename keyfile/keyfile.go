@@ -139,8 +139,8 @@ func (f *File) load() error {
 	if !ok {
 		return fmt.Errorf("%w: no valid checkpoint", ErrDamaged)
 	}
-	if cp.Buckets == 0 || cp.Buckets >= 1<<32 || cp.Pages < cp.Buckets+headerPages || cp.Pages >= 1<<32 || int64(cp.Pages)*BucketSize > f.size {
-		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, f.size)
+	if err := checkGeometry(cp, f.size); err != nil {
+		return err
 	}
 	f.cp, f.cpSlot = cp, slot
 	if err := f.table.load(f.mem, cp.Buckets, cp.Pages); err != nil {
@@ -151,6 +151,14 @@ func (f *File) load() error {
 		f.sweep(nil)
 	} else {
 		f.items = cp.Items
+	}
+	return nil
+}
+
+// checkGeometry checks a checkpoint's table geometry against the file size.
+func checkGeometry(cp Checkpoint, size int64) error {
+	if cp.Buckets == 0 || cp.Buckets >= 1<<32 || cp.Pages < cp.Buckets+headerPages || cp.Pages >= 1<<32 || int64(cp.Pages)*BucketSize > size {
+		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, size)
 	}
 	return nil
 }

@@ -150,3 +150,34 @@ func FuzzOpen(f *testing.F) {
 		_ = g.Insert(Hash(99, keyOf(1)), offOf(1), 1)
 	})
 }
+
+// FuzzHeader feeds arbitrary bytes to everything Open reads from a key
+// file (identity, checkpoint slots, geometry, page headers and chains, the
+// slot sweep), in memory, so the fuzzer runs thousands of inputs a second.
+func FuzzHeader(f *testing.F) {
+	seed := filepath.Join(f.TempDir(), "seed")
+	if err := Create(seed, testIdentity(), 4096); err != nil {
+		f.Fatal(err)
+	}
+	b, _ := os.ReadFile(seed)
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mem := make([]byte, max(PageSize+BucketSize, (len(b)+BucketSize-1)/BucketSize*BucketSize))
+		copy(mem, b)
+		if checkIdentity(mem[:PageSize], testIdentity()) != nil {
+			return
+		}
+		cp, _, ok := latestCheckpoint(mem[:PageSize])
+		if !ok || checkGeometry(cp, int64(len(mem))) != nil {
+			return
+		}
+		var tb table
+		if tb.load(mem, cp.Buckets, cp.Pages) != nil {
+			return
+		}
+		tb.sweep(func(b, h, w uint64) bool { return w&1 == 1 })
+		if tb.items+tb.stale > uint64(len(mem)/slotBytes) {
+			t.Fatalf("swept %d entries out of %d bytes", tb.items+tb.stale, len(mem))
+		}
+	})
+}
