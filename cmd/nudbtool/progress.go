@@ -31,6 +31,16 @@ func (c *cli) newProgress(what string, total int64) *progress {
 	)}
 }
 
+// fileProgress is a progress bar over the size of the file at path (the
+// data file a scan reads).
+func (c *cli) fileProgress(what, path string) *progress {
+	var size int64
+	if st, err := os.Stat(path); err == nil {
+		size = st.Size()
+	}
+	return c.newProgress(what, size)
+}
+
 // set reports bytes done so far (and the total, which may change).
 func (p *progress) set(done, total int64) {
 	if p.bar == nil {

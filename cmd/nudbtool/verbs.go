@@ -289,11 +289,7 @@ func cmdVerify(c *cli, args []string) int {
 	if !c.parse(fs, args, 2, 2) {
 		return exitUsage
 	}
-	var size int64
-	if st, err := os.Stat(fs.Arg(0)); err == nil {
-		size = st.Size()
-	}
-	bar := c.newProgress("verify", size)
+	bar := c.fileProgress("verify", fs.Arg(0))
 	rep, err := nudb.Verify(fs.Arg(0), fs.Arg(1), bar.callback())
 	if err != nil {
 		return c.fail(exitUsage, err)
@@ -328,11 +324,7 @@ func cmdRebuild(c *cli, args []string) int {
 	if !c.parse(fs, args, 2, 2) {
 		return exitUsage
 	}
-	var size int64
-	if st, err := os.Stat(fs.Arg(0)); err == nil {
-		size = st.Size()
-	}
-	bar := c.newProgress("rebuild", size)
+	bar := c.fileProgress("rebuild", fs.Arg(0))
 	rep, err := nudb.Rebuild(fs.Arg(0), fs.Arg(1), &nudb.Options{Progress: bar.callback()})
 	if err != nil {
 		return c.fail(exitUsage, err)
