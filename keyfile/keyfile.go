@@ -179,12 +179,18 @@ func (f *File) Watermarks() Watermarks {
 		Checkpoint: f.Checkpoint().Offset, Clean: f.clean.Load() != 0}
 }
 
-// SetExtent, SetWritten and SetSynced advance a watermark (atomic stores;
-// DESIGN.md fixes their order: extent before a submit, written after the
-// writes below it completed, synced after the barrier covering it).
-func (f *File) SetExtent(v int64)  { f.extent.Store(uint64(v)) }
+// SetExtent advances the extent watermark before a record is submitted:
+// no record reaches past it. The watermarks are atomic stores, in
+// DESIGN.md's order: extent, then written, then synced.
+func (f *File) SetExtent(v int64) { f.extent.Store(uint64(v)) }
+
+// SetWritten advances the written watermark once every write below it
+// has completed.
 func (f *File) SetWritten(v int64) { f.written.Store(uint64(v)) }
-func (f *File) SetSynced(v int64)  { f.synced.Store(uint64(v)) }
+
+// SetSynced advances the synced watermark once the barrier (fdatasync or
+// RWF_DSYNC) covering everything below it has completed.
+func (f *File) SetSynced(v int64) { f.synced.Store(uint64(v)) }
 
 // SetClean sets or clears the clean flag and msyncs the header page, so a
 // cleared flag is durable before the first write of a session.
