@@ -394,6 +394,10 @@ func (w *writer) submitRecord() {
 // is written far faster than appending past the end) or reports a full device.
 func (w *writer) ensureSpace(end int64) error {
 	df := w.s.df
+	if end > keyfile.MaxOffset {
+		// An index entry holds a 48-bit item offset.
+		return fmt.Errorf("%w: record ending at %d is past the index's 256 TiB limit", ErrFull, end)
+	}
 	if end <= df.Size {
 		return nil
 	}

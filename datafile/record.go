@@ -111,25 +111,6 @@ func (hs *Hasher) Sum(rec []byte, payloadLen int) [32]byte {
 	return hs.sum
 }
 
-// Check verifies that rec (whole record bytes starting at the header) is a
-// valid record of uid at off: plausible header and matching hash.
-func (hs *Hasher) Check(rec []byte, uid [16]byte, off int64, blockSize int) (Header, error) {
-	h, err := DecodeHeader(rec)
-	if err != nil {
-		return h, err
-	}
-	if !h.Plausible(uid, off, blockSize) {
-		return h, fmt.Errorf("%w: implausible record header at %d", ErrCorrupt, off)
-	}
-	if len(rec) < HeaderSize+int(h.PayloadLen) {
-		return h, fmt.Errorf("%w: record at %d is cut short", ErrCorrupt, off)
-	}
-	if hs.Sum(rec, int(h.PayloadLen)) != h.Hash {
-		return h, fmt.Errorf("%w: record hash mismatch at %d", ErrCorrupt, off)
-	}
-	return h, nil
-}
-
 // Follows reports whether h continues the chain after prev: next sequence,
 // adjacent offset, matching previous hash, no step back in time.
 func (h *Header) Follows(prev *Header, blockSize int) bool {
