@@ -233,7 +233,9 @@ func (s *Store) Exists(key []byte) (bool, error) {
 
 // Visit calls fn for every item written when Visit starts, in log order.
 // key and value are valid only during the call. An error from fn stops the
-// walk and is returned. Close waits for a running Visit.
+// walk and is returned. A record that fails its hash (media damage) stops
+// the walk with ErrCorrupt; Verify reports such records and Rebuild skips
+// them. Close waits for a running Visit.
 func (s *Store) Visit(fn func(key, value []byte) error) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
