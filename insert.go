@@ -6,9 +6,16 @@ import (
 	"github.com/nudbgo/nudb/keyfile"
 )
 
-func (s *Store) checkItem(key, value []byte) error {
+func (s *Store) checkKey(key []byte) error {
 	if len(key) != s.geom.KeySize {
 		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
+	}
+	return nil
+}
+
+func (s *Store) checkItem(key, value []byte) error {
+	if err := s.checkKey(key); err != nil {
+		return err
 	}
 	if len(value) > MaxValueSize {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueSize, len(value), MaxValueSize)

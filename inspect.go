@@ -1,7 +1,6 @@
 package nudb
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
@@ -93,7 +92,7 @@ func Verify(dataPath, keyPath string, progress func(done, total int64)) (VerifyR
 	defer df.Close()
 	kf, err := keyfile.Open(keyPath, identityOf(sb), true)
 	if err != nil {
-		if errors.Is(err, keyfile.ErrMissing) || errors.Is(err, keyfile.ErrForeign) || errors.Is(err, keyfile.ErrDamaged) {
+		if keyfile.Unusable(err) {
 			// Check the log anyway, and report the key file as the problem
 			// (Open or Rebuild would rebuild it).
 			rep, verr := rebuild.Verify(rebuildStore(df, sb), nil, progress)

@@ -197,8 +197,8 @@ func (s *Store) exists(h uint64, key []byte) (bool, error) {
 // item has the key, and ErrCorrupt when the stored item fails its CRC (it
 // never passes fn a damaged value).
 func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
-	if len(key) != s.geom.KeySize {
-		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
+	if err := s.checkKey(key); err != nil {
+		return err
 	}
 	h := keyfile.Hash(s.sb.Salt, key)
 	c, ok := s.gate.enter(h, &s.closed)

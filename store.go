@@ -319,7 +319,7 @@ func (s *Store) recover(keyPath string) (datafile.Header, error) {
 			return datafile.Header{}, err
 		}
 		reason = err.Error()
-	} else if errors.Is(err, keyfile.ErrMissing) || errors.Is(err, keyfile.ErrForeign) || errors.Is(err, keyfile.ErrDamaged) {
+	} else if keyfile.Unusable(err) {
 		reason = err.Error()
 	} else {
 		return datafile.Header{}, err

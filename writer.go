@@ -490,12 +490,18 @@ func (w *writer) retire(sl *slot) {
 
 // finishSlot acknowledges a slot's requests with err and frees the slot.
 func (w *writer) finishSlot(sl *slot, err error) {
-	w.dropPending(sl.reqs)
-	for _, r := range sl.reqs {
-		r.w.ack(err)
-	}
+	w.settle(sl.reqs, err)
 	clear(sl.reqs)
 	w.free = append(w.free, sl)
+}
+
+// settle takes requests out of the pending set and acknowledges them with
+// err (nil: written).
+func (w *writer) settle(reqs []*request, err error) {
+	w.dropPending(reqs)
+	for _, r := range reqs {
+		r.w.ack(err)
+	}
 }
 
 // fail stops the store accepting inserts after an I/O error. The first
@@ -511,13 +517,7 @@ func (w *writer) fail(err error) {
 	w.qmu.Lock()
 	w.failed = w.err
 	w.qmu.Unlock()
-	w.takeQueue()
-	w.dropPending(w.backlog)
-	for _, r := range w.backlog {
-		r.w.ack(w.err)
-	}
-	clear(w.backlog)
-	w.backlog = w.backlog[:0]
+	w.failQueued(w.err)
 }
 
 // drain waits until nothing is in flight.
@@ -634,12 +634,10 @@ func (w *writer) finish(clean bool) error {
 	return w.s.kf.Sync()
 }
 
+// failQueued fails every request queued or in the backlog with err.
 func (w *writer) failQueued(err error) {
 	w.takeQueue()
-	w.dropPending(w.backlog)
-	for _, r := range w.backlog {
-		r.w.ack(err)
-	}
+	w.settle(w.backlog, err)
 	clear(w.backlog)
 	w.backlog = w.backlog[:0]
 }

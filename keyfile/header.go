@@ -33,6 +33,13 @@ var (
 	ErrDamaged = errors.New("keyfile: damaged")
 )
 
+// Unusable reports whether err from Open means the file cannot serve as
+// this store's index (missing, another store's, or damaged), so that it is
+// to be rebuilt from the data file rather than reported as an I/O error.
+func Unusable(err error) bool {
+	return errors.Is(err, ErrMissing) || errors.Is(err, ErrForeign) || errors.Is(err, ErrDamaged)
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Identity is what ties a key file to its data file's superblock.

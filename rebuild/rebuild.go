@@ -180,10 +180,12 @@ func Rebuild(s *Store, keyPath string, window time.Duration, progress Progress) 
 	}
 	rep.BytesScanned = w.scanned + w.sc.BytesRead
 	rep.RecordsVerified = w.checked
-	if err := finish(s, kf, &rep, last, end, records, s.File.Size, true); err != nil {
+	// A rebuild has no extent watermark to measure a torn tail against:
+	// passing the end itself reports nothing dropped without reading the
+	// space after the log block by block.
+	if err := finish(s, kf, &rep, last, end, records, end, true); err != nil {
 		return fail(err)
 	}
-	rep.BytesDropped, rep.RecordsDropped = 0, 0
 	if err := kf.Sync(); err != nil {
 		return fail(err)
 	}
