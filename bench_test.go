@@ -143,7 +143,7 @@ func BenchmarkFetchFunc(b *testing.B) {
 func rawFile(b *testing.B, size int64) *ioengine.File {
 	path := filepath.Join(b.TempDir(), "raw")
 	os.WriteFile(path, nil, 0o644)
-	f, err := ioengine.OpenFile(path, false)
+	f, err := ioengine.OpenFile(path, ioengine.Exclusive, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/nudbgo/nudb/datafile"
 )
 
 // damagedStore makes a closed store of n items and returns it.
@@ -70,8 +72,8 @@ func TestDamagedKeyFile(t *testing.T) {
 	cases := map[string]func(t *testing.T, ts *testStore){
 		"deleted":     func(t *testing.T, ts *testStore) { os.Remove(ts.key) },
 		"zero-length": func(t *testing.T, ts *testStore) { os.WriteFile(ts.key, nil, 0o644) },
-		"garbage-header": func(t *testing.T, ts *testStore) {
-			overwrite(t, ts.key, 0, garbage(4096, 1))
+		"damaged-header": func(t *testing.T, ts *testStore) {
+			overwrite(t, ts.key, 20, garbage(100, 1)) // inside the identity, after the magic
 		},
 		"garbage-pages": func(t *testing.T, ts *testStore) {
 			st, _ := os.Stat(ts.key)
@@ -88,6 +90,18 @@ func TestDamagedKeyFile(t *testing.T) {
 			os.Truncate(ts.key, st.Size()/3&^511)
 		},
 	}
+	t.Run("not-a-key-file", func(t *testing.T) {
+		// A key path that holds something else is refused, untouched.
+		ts := damagedStore(t, 10)
+		text := []byte("not a key file\n")
+		os.WriteFile(ts.key, text, 0o644)
+		if _, err := Open(ts.data, ts.key, nil); !errors.Is(err, ErrNotStore) {
+			t.Fatalf("open over a text file at the key path: %v, want ErrNotStore", err)
+		}
+		if b, _ := os.ReadFile(ts.key); !bytes.Equal(b, text) {
+			t.Fatal("the file at the key path was changed")
+		}
+	})
 	for name, damage := range cases {
 		t.Run(name, func(t *testing.T) {
 			ts := damagedStore(t, n)
@@ -107,20 +121,20 @@ func TestGarbageOverDataTail(t *testing.T) {
 		overwrite(t, ts.data, st.Size()-4096, garbage(4096, 3))
 		expectAll(t, ts, 0, 500)
 	})
-	t.Run("last record", func(t *testing.T) {
+	t.Run("last data record", func(t *testing.T) {
 		ts := damagedStore(t, 500)
-		ts.reopen(t)
-		last := ts.kf.Checkpoint().LastOffset
-		ts.Close()
+		last := lastDataRecord(t, ts)
 		overwrite(t, ts.data, last+100, garbage(300, 4))
-		// The last record is torn: its items are gone, never wrong; the
-		// records before it are all there.
+		// The newest data record of a closed store is durable: garbage
+		// over it is media damage. Its items are lost (reported, never
+		// wrong); every other item is there; nothing is cut.
+		size := fileSize(t, ts.data)
 		ts.reopen(t)
 		lost := 0
 		for i := 0; i < 500; i++ {
 			v, err := ts.Fetch(testKey(i))
 			switch {
-			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt):
 				lost++
 			case err != nil || !bytes.Equal(v, testValue(i%49+1)):
 				t.Fatalf("item %d: %v", i, err)
@@ -130,8 +144,12 @@ func TestGarbageOverDataTail(t *testing.T) {
 			t.Fatalf("%d items lost with the last record", lost)
 		}
 		ts.Close()
-		if rep, err := Verify(ts.data, ts.key, nil); err != nil || !rep.OK() {
-			t.Fatalf("verify: %v %+v", err, rep.Problems)
+		if got := fileSize(t, ts.data); got < size {
+			t.Fatalf("the data file shrank from %d to %d: damage was cut", size, got)
+		}
+		rep, err := Verify(ts.data, ts.key, nil)
+		if err != nil || rep.OK() || !rep.Consistent() || rep.DamagedRecords != 1 {
+			t.Fatalf("verify: %v damaged %d %+v", err, rep.DamagedRecords, rep.Problems)
 		}
 	})
 }
@@ -211,4 +229,30 @@ func TestDamagedSuperblockChangesNothing(t *testing.T) {
 	if _, err := Open(short, ts.key, nil); !errors.Is(err, ErrNotStore) {
 		t.Fatalf("open of a 4-byte file: %v", err)
 	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	t.Helper()
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
+
+// lastDataRecord returns the offset of the newest record that holds items
+// in a closed store (a clean Close ends the log with an empty marker).
+func lastDataRecord(t *testing.T, ts *testStore) int64 {
+	t.Helper()
+	var last int64
+	b, _ := os.ReadFile(ts.data)
+	for off := int64(4096); off+4096 <= int64(len(b)); off += 4096 {
+		if h, err := datafile.DecodeHeader(b[off:]); err == nil && h.Items > 0 && h.Plausible(h.UID, off, 4096) {
+			last = off
+		}
+	}
+	if last == 0 {
+		t.Fatal("no data record")
+	}
+	return last
 }

@@ -21,12 +21,17 @@ var (
 	ErrClosed = errors.New("nudb: store is closed")
 	// ErrLocked: the store is open elsewhere (this process or another).
 	ErrLocked = ioengine.ErrLocked
-	// ErrNotStore: the data file is not a nudb store. Nothing was written to it.
+	// ErrNotStore: the data file is not a nudb store, or the key path holds
+	// something that is not a key file. Nothing was written to either.
 	ErrNotStore = datafile.ErrNotStore
 	// ErrCorrupt: stored bytes failed their hash or CRC.
 	ErrCorrupt = datafile.ErrCorrupt
-	// ErrFull: the data file (a block device) has no room for the record.
-	ErrFull = datafile.ErrFull
+	// ErrFull: no room for the record: the device is full, or the
+	// filesystem under the data file or the key file is. The insert is not
+	// acknowledged; the store goes on serving reads (and inserts that fit).
+	ErrFull = errors.New("nudb: no space left for the record")
+	// ErrInvalidArgument: a nil function or batch where one is needed.
+	ErrInvalidArgument = errors.New("nudb: invalid argument")
 	// ErrExists: Create found a store (or other data) and Overwrite is not set.
 	ErrExists = errors.New("nudb: a store or other data already exists there")
 	// ErrInvalidOptions: Options out of range.

@@ -35,14 +35,15 @@ func (s *Store) Insert(key, value []byte) error {
 	if err := s.checkItem(key, value); err != nil {
 		return err
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	h := keyfile.Hash(s.sb.Salt, key)
+	c, ok := s.gate.enter(h, &s.closed)
+	if !ok {
 		return ErrClosed
 	}
+	defer s.gate.exit(c, &s.closed)
 	w := s.w
 	op := w.ops.Get().(*insertOp)
-	op.req = request{key: key, value: value, hash: keyfile.Hash(s.sb.Salt, key), w: &op.w}
+	op.req = request{key: key, value: value, hash: h, w: &op.w}
 	op.w.remaining.Store(1)
 	op.w.err = nil
 	err := w.addPending(&op.req, func() (bool, error) { return s.exists(op.req.hash, key) })
@@ -86,17 +87,21 @@ func (b *Batch) Reset() {
 // stored, or repeated within the batch, are skipped and counted in the
 // result, since in a content-addressed store the same key means the same
 // value. Any invalid item fails the whole batch before anything is written.
+// A nil or empty batch does nothing.
 func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
+	if b == nil {
+		return 0, nil
+	}
 	for i := range b.keys {
 		if err := s.checkItem(b.keys[i], b.values[i]); err != nil {
 			return 0, fmt.Errorf("item %d: %w", i, err)
 		}
 	}
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	c, ok := s.gate.enter(0, &s.closed)
+	if !ok {
 		return 0, ErrClosed
 	}
+	defer s.gate.exit(c, &s.closed)
 	w := s.w
 	reqs := make([]request, len(b.keys))
 	ptrs := make([]*request, 0, len(b.keys))

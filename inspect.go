@@ -1,6 +1,7 @@
 package nudb
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,18 +29,21 @@ type Info struct {
 	Written      int64     `json:"written"`
 	Synced       int64     `json:"synced"`
 	Checkpoint   int64     `json:"checkpoint"`
-	Items        uint64    `json:"items"`   // items in the index (at the checkpoint if not clean)
+	Items        uint64    `json:"items"`   // items in the index at the checkpoint
 	Records      uint64    `json:"records"` // records below the checkpoint
-	Buckets      uint64    `json:"buckets"`
+	Buckets      uint64    `json:"buckets"` // at the checkpoint
 	LoadFactor   float64   `json:"load_factor"`
 }
 
-// openReadOnly opens the data file with a shared lock (a writer holding the
-// store makes it fail with ErrLocked) and reads the superblock.
-func openReadOnly(dataPath string) (*ioengine.File, datafile.Superblock, error) {
-	df, err := ioengine.OpenFile(dataPath, true)
+// openData opens a data file in mode, checks it is a store and reads its
+// superblock.
+func openData(dataPath, keyPath string, mode ioengine.Mode, wait time.Duration) (*ioengine.File, datafile.Superblock, error) {
+	if err := checkDistinct(dataPath, keyPath); err != nil {
+		return nil, datafile.Superblock{}, err
+	}
+	df, err := ioengine.OpenFile(dataPath, mode, wait)
 	if err != nil {
-		return nil, datafile.Superblock{}, fmt.Errorf("nudb: %w", err)
+		return nil, datafile.Superblock{}, openError(err)
 	}
 	sb, err := readSuperblock(df)
 	if err != nil {
@@ -49,83 +53,86 @@ func openReadOnly(dataPath string) (*ioengine.File, datafile.Superblock, error) 
 	return df, sb, nil
 }
 
-func identityOf(sb datafile.Superblock) keyfile.Identity {
-	return keyfile.Identity{UID: sb.UID, KeySize: int(sb.KeySize), BlockSize: int(sb.BlockSize), Salt: sb.Salt}
-}
-
-func rebuildStore(df *ioengine.File, sb datafile.Superblock) *rebuild.Store {
-	return &rebuild.Store{File: df, Geom: datafile.Geometry{UID: sb.UID, BlockSize: int(sb.BlockSize), KeySize: int(sb.KeySize)}, Salt: sb.Salt}
-}
-
-// Inspect reads a store's superblock and key-file header. It changes
-// nothing, and works on a store that a crashed writer left behind.
+// Inspect reads a store's superblock and key-file header. It takes no lock
+// and changes nothing, so it works beside a live writer (the watermarks are
+// then a moment's snapshot) and on a store a crashed writer left behind.
 func Inspect(dataPath, keyPath string) (Info, error) {
-	df, sb, err := openReadOnly(dataPath)
+	df, sb, err := openData(dataPath, keyPath, ioengine.Unlocked, 0)
 	if err != nil {
 		return Info{}, err
 	}
 	defer df.Close()
 	info := Info{UID: fmt.Sprintf("%x", sb.UID), KeySize: int(sb.KeySize), BlockSize: int(sb.BlockSize),
 		Created: time.Unix(0, sb.Created).UTC(), Device: df.Device, DataSize: df.Size}
-	kf, err := keyfile.Open(keyPath, identityOf(sb), true)
+	h, err := keyfile.ReadHeader(keyPath, identityOf(sb))
 	if err != nil {
+		if errors.Is(err, keyfile.ErrNotKeyFile) {
+			return info, fmt.Errorf("%w: %w", ErrNotStore, err)
+		}
 		info.KeyFileError = err.Error()
 		return info, nil
 	}
-	defer kf.Close()
-	wm, cp, ts := kf.Watermarks(), kf.Checkpoint(), kf.Stats()
-	info.KeyFileSize, info.Clean = kf.Size(), wm.Clean
-	info.Extent, info.Written, info.Synced, info.Checkpoint = int64(wm.Extent), int64(wm.Written), int64(wm.Synced), cp.Offset
-	info.Items, info.Records, info.Buckets, info.LoadFactor = ts.Items, cp.Records, ts.Buckets, ts.LoadFactor
+	cp := h.Checkpoint
+	info.KeyFileSize, info.Clean = h.Size, h.Clean
+	info.Extent, info.Written, info.Synced, info.Checkpoint = int64(h.Extent), int64(h.Written), int64(h.Synced), cp.Offset
+	info.Items, info.Records, info.Buckets = cp.Items, cp.Records, cp.Buckets
+	info.LoadFactor = float64(cp.Items) / float64(cp.Buckets*keyfile.SlotsPerPage)
 	return info, nil
 }
 
 // Verify checks a store read-only: every record's hash and chain, every
 // item's CRC, every item indexed exactly once, every index entry pointing
-// at its item. It fails with ErrLocked while the store is open for writing.
-// A missing or unusable key file is reported as a problem.
+// at its item, and reports media damage and torn tails by DESIGN.md's rule.
+// It fails with ErrLocked while the store is open for writing. A missing or
+// unusable key file is reported as a problem (the log is still checked).
 func Verify(dataPath, keyPath string, progress func(done, total int64)) (VerifyReport, error) {
-	df, sb, err := openReadOnly(dataPath)
+	df, sb, err := openData(dataPath, keyPath, ioengine.Shared, -1)
 	if err != nil {
 		return VerifyReport{}, err
 	}
 	defer df.Close()
-	kf, err := keyfile.Open(keyPath, identityOf(sb), true)
-	if err != nil {
-		if keyfile.Unusable(err) {
-			// Check the log anyway, and report the key file as the problem
-			// (Open or Rebuild would rebuild it).
-			rep, verr := rebuild.Verify(rebuildStore(df, sb), nil, progress)
-			rep.ProblemCount++
-			rep.Problems = append([]rebuild.Problem{{What: "key file unusable (Open or rebuild rebuilds it): " + err.Error()}}, rep.Problems...)
-			return rep, verr
-		}
+	if _, err := checkKeyPath(keyPath); err != nil {
 		return VerifyReport{}, err
 	}
+	rs := rebuildStore(df, sb)
+	kf, err := keyfile.Open(keyPath, rs.ID, true)
+	if err != nil {
+		if !keyfile.Unusable(err) {
+			return VerifyReport{}, err
+		}
+		// Check the log anyway, and report the key file as the problem
+		// (Open or Rebuild would rebuild it).
+		rep, verr := rebuild.Verify(rs, nil, progress)
+		rep.Problem(0, "key file unusable (Open or rebuild rebuilds it): %v", err)
+		return rep, verr
+	}
 	defer kf.Close()
-	return rebuild.Verify(rebuildStore(df, sb), kf, progress)
+	return rebuild.Verify(rs, kf, progress)
 }
 
 // RebuildReport says what Rebuild did.
 type RebuildReport = rebuild.Report
 
 // Rebuild writes a new key file for the data file (beside keyPath, synced,
-// then renamed over it), for a store that is not open. It needs no key file.
-// opts.RecoveryWindow says how much of the newest log a bad record ends
-// (a torn tail) rather than being skipped (media damage); opts.Progress, if
-// set, is called as the scan advances. Other options are ignored.
+// then renamed over it), for a store that is not open. It needs no key
+// file; one that is still readable lends its synced watermark to tell
+// media damage from a torn tail, as do the records' durable marks. The
+// report says what was dropped or skipped (RebuildReport.Lost).
+// opts.Progress, if set, is called as the scan advances; opts.LockTimeout
+// applies; other options are ignored. The key path must be missing, empty
+// or a key file (else ErrNotStore).
 func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
 	o := opts.withDefaults()
-	df, err := ioengine.OpenFile(dataPath, false)
-	if err != nil {
-		return RebuildReport{}, fmt.Errorf("nudb: %w", err)
+	if _, err := checkKeyPath(keyPath); err != nil {
+		return RebuildReport{}, err
 	}
-	defer df.Close()
-	sb, err := readSuperblock(df)
+	df, sb, err := openData(dataPath, keyPath, ioengine.Exclusive, o.LockTimeout)
 	if err != nil {
 		return RebuildReport{}, err
 	}
-	kf, rep, _, err := rebuild.Rebuild(rebuildStore(df, sb), keyPath, o.RecoveryWindow, o.Progress)
+	defer df.Close()
+	rs := rebuildStore(df, sb)
+	kf, rep, _, err := rebuild.Rebuild(rs, keyPath, durableHint(keyPath, rs.ID), o.Progress)
 	if err != nil {
 		return rep, err
 	}

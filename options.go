@@ -2,6 +2,7 @@ package nudb
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/nudbgo/nudb/datafile"
@@ -71,14 +72,31 @@ type Options struct {
 	Sync           SyncMode      // SyncAlways (default), SyncInterval, SyncNever
 	SyncInterval   time.Duration // SyncInterval mode: default 1s
 	SyncBytes      int64         // SyncInterval mode: also sync after this many bytes, default 64 MiB
-	RecoveryWindow time.Duration // Open: how much of the newest log to re-verify after a crash, default 1 minute
+	// RecoveryWindow is how deep, in record timestamps, the scrub after an
+	// unclean Open re-checks the hashes of the newest records below the
+	// checkpoint (default one minute). It finds damage early; it never
+	// decides what is cut (the durable part of the log does).
+	RecoveryWindow time.Duration
+	// WaitScrub makes Open wait for that scrub before it returns; by
+	// default it runs in the background and reports to
+	// Stats().Recovery.Scrub and Logger.
+	WaitScrub bool
+	// LockTimeout is how long Open and Create wait for a store that is
+	// open elsewhere before they return ErrLocked: a writer killed a
+	// moment ago holds its file until the kernel has torn down its
+	// io_uring (milliseconds). Default 2s; negative: do not wait.
+	LockTimeout time.Duration
+	// Logger, when set, hears what recovery and the scrub did (a warning
+	// when they dropped or skipped anything). Nil: nothing is logged.
+	Logger *slog.Logger
 	IOEngine       IOEngine      // IOEngineAuto (default), IOEngineUring, IOEnginePwrite
 	Overwrite      bool          // Create: replace an existing store
 	// MaxRecordSize bounds group commit: items queued together are packed
 	// into records of at most this many bytes (a larger single item gets a
 	// record of its own). Default 1 MiB.
 	MaxRecordSize int
-	// InFlight is how many records may be written at once. Default 4.
+	// InFlight is how many records may be written at once, 1 to
+	// MaxInFlight. Default 4.
 	InFlight int
 	// Progress, when set, is called during a key-file rebuild on Open.
 	Progress func(done, total int64)
@@ -119,6 +137,9 @@ func (o *Options) withDefaults() Options {
 	if r.InFlight <= 0 {
 		r.InFlight = 4
 	}
+	if r.LockTimeout == 0 {
+		r.LockTimeout = 2 * time.Second
+	}
 	if r.checkpointEvery <= 0 {
 		r.checkpointEvery = 10 * time.Second
 	}
@@ -128,12 +149,35 @@ func (o *Options) withDefaults() Options {
 	return r
 }
 
-func (o *Options) validate() error {
+// Bounds of the options that size the writer.
+const (
+	// MaxInFlight bounds Options.InFlight.
+	MaxInFlight = 256
+	// MaxRecordSizeLimit bounds Options.MaxRecordSize.
+	MaxRecordSizeLimit = 64 << 20
+)
+
+// validateOpen checks the options Open uses (the geometry is the store's).
+func (o *Options) validateOpen() error {
 	if o.Sync < SyncAlways || o.Sync > SyncNever {
 		return fmt.Errorf("%w: unknown sync mode %d", ErrInvalidOptions, o.Sync)
 	}
 	if o.IOEngine < IOEngineAuto || o.IOEngine > IOEnginePwrite {
 		return fmt.Errorf("%w: unknown I/O engine %d", ErrInvalidOptions, o.IOEngine)
+	}
+	if o.InFlight > MaxInFlight {
+		return fmt.Errorf("%w: InFlight %d is over %d", ErrInvalidOptions, o.InFlight, MaxInFlight)
+	}
+	if o.MaxRecordSize > MaxRecordSizeLimit {
+		return fmt.Errorf("%w: MaxRecordSize %d is over %d", ErrInvalidOptions, o.MaxRecordSize, MaxRecordSizeLimit)
+	}
+	return nil
+}
+
+// validate checks the options Create uses.
+func (o *Options) validate() error {
+	if err := o.validateOpen(); err != nil {
+		return err
 	}
 	if err := datafile.CheckGeometry(o.BlockSize, o.KeySize); err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidOptions, err)

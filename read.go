@@ -130,15 +130,12 @@ func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte))
 	size := c.Size
 	if size == keyfile.SizeUnknown {
 		// The slot only holds 16 bits of the length: read it first.
-		err := s.reads.read(c.Offset, k+4, func(b []byte) error {
-			size = int(uint32(b[k]) | uint32(b[k+1])<<8 | uint32(b[k+2])<<16 | uint32(b[k+3])<<24)
-			return nil
+		err := s.reads.read(c.Offset, datafile.ItemSize(k, 0), func(b []byte) (err error) {
+			size, err = datafile.ValueLen(b, k)
+			return err
 		})
 		if err != nil {
-			return err
-		}
-		if size > MaxValueSize {
-			return fmt.Errorf("%w: item at %d has length %d", ErrCorrupt, c.Offset, size)
+			return fmt.Errorf("item at %d: %w", c.Offset, err)
 		}
 	}
 	return s.reads.read(c.Offset, datafile.ItemSize(k, size), func(b []byte) error {
@@ -183,7 +180,7 @@ func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
 	return ErrNotFound
 }
 
-// exists reports whether key is in the index (callers hold closeMu).
+// exists reports whether key is in the index (callers are inside the gate).
 func (s *Store) exists(h uint64, key []byte) (bool, error) {
 	err := s.lookup(h, key, nil)
 	if errors.Is(err, ErrNotFound) {
@@ -233,15 +230,19 @@ func (s *Store) Exists(key []byte) (bool, error) {
 
 // Visit calls fn for every item written when Visit starts, in log order.
 // key and value are valid only during the call. An error from fn stops the
-// walk and is returned. A record that fails its hash (media damage) stops
-// the walk with ErrCorrupt; Verify reports such records and Rebuild skips
-// them. Close waits for a running Visit.
+// walk and is returned. Records lost to media damage are stepped over: every
+// item that survives is visited, and Visit then returns ErrCorrupt saying
+// what was skipped (Verify reports the same damage). fn may call the
+// store's methods; during Close they return ErrClosed.
 func (s *Store) Visit(fn func(key, value []byte) error) error {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
-	if s.closed.Load() {
+	if fn == nil {
+		return fmt.Errorf("%w: Visit needs a function", ErrInvalidArgument)
+	}
+	c, ok := s.gate.enter(0, &s.closed)
+	if !ok {
 		return ErrClosed
 	}
+	defer s.gate.exit(c, &s.closed)
 	end := int64(s.kf.Watermarks().Written)
 	return visitLog(s.df, s.geom, end, func(r *datafile.Record) error {
 		return datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), s.geom.KeySize, func(_ int64, k, v []byte) error {
@@ -250,26 +251,30 @@ func (s *Store) Visit(fn func(key, value []byte) error) error {
 	})
 }
 
-// visitLog calls fn for every valid record below end, in log order.
+// visitLog calls fn for every valid record below end, in log order,
+// stepping over damaged records; it reports what it stepped over.
 func visitLog(df *ioengine.File, g datafile.Geometry, end int64, fn func(r *datafile.Record) error) error {
-	size := max(8<<20, datafile.MaxRecordSize(g.KeySize, g.BlockSize))
+	size := int(datafile.RoundUp(int64(2*datafile.MaxRecordSize(g.KeySize, g.BlockSize)), g.BlockSize))
 	a, err := ioengine.NewArena(size)
 	if err != nil {
 		return err
 	}
 	defer a.Free()
-	sc := datafile.NewScanner(g, df, end, a.Bytes()[:size], g.LogStart(), datafile.Header{}, false)
-	for sc.Pos() < end {
-		r, err := sc.Next()
+	w := datafile.NewWalker(g, df, end, a.Bytes()[:size], g.LogStart(), datafile.Header{}, false)
+	for {
+		r, err := w.Next()
 		if errors.Is(err, datafile.ErrEndOfLog) {
-			if sc.Pos() < end {
-				return fmt.Errorf("%w: log breaks at %d before %d: %v", ErrCorrupt, sc.Pos(), end, sc.Reason)
-			}
-			return nil
+			break
 		}
 		if err := fn(&r); err != nil {
 			return err
 		}
+	}
+	switch {
+	case len(w.Gaps) > 0:
+		return fmt.Errorf("%w: %d damaged stretches of the log skipped, the first at %d", ErrCorrupt, len(w.Gaps), w.Gaps[0].At)
+	case w.Pos() < end:
+		return fmt.Errorf("%w: log breaks at %d before %d: %v", ErrCorrupt, w.Pos(), end, w.Reason())
 	}
 	return nil
 }

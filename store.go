@@ -1,67 +1,8 @@
-// Package nudb is an embedded, append-only key/value store for
-// content-addressed data in the style of NuDB: keys are fixed-size (usually
-// hashes), values are immutable, and there is no update or delete.
-//
-// A store is two files. The data file (a regular file or a raw block device)
-// is the only source of truth: an append-only log of records, each carrying
-// a SHA-256 hash, a timestamp and the hash of the record before it, written
-// with O_DIRECT through io_uring (or pwrite where io_uring is refused). The
-// key file is a memory-mapped hash index that can always be rebuilt from the
-// log; its header holds the extent, written, synced and checkpoint
-// watermarks that tell Open how much of the log was at risk when a process
-// or machine stopped.
-//
-// # Guarantees
-//
-//   - An Insert acknowledged under SyncAlways, or followed by a successful
-//     Sync, survives power loss and is fetchable byte for byte after Open.
-//   - A process crash (kill -9) loses nothing whose Insert returned, in
-//     every SyncMode: the record was written before Insert returned.
-//   - Fetch never returns a value that was not inserted for that key: every
-//     item carries a CRC-32C, every record a hash, and a torn write is
-//     cut off the log on Open, never returned.
-//   - Open after an unclean stop reads the at-risk tail of the log (the
-//     records after the synced watermark and at least RecoveryWindow of the
-//     newest timestamps), not the whole store, unless the key file itself is
-//     damaged, in which case it is rebuilt from the data file.
-//
-// # Concurrency
-//
-// A Store is safe for concurrent use. One writer goroutine owns the data
-// file's I/O engine and packs queued inserts into records (group commit);
-// Fetch, FetchFunc, Exists and Visit run in the caller's goroutine, share no
-// lock with the writer's I/O, and are never blocked by a sync.
-//
-// # Where this departs from DESIGN.md's suggestions, and why
-//
-//   - Reads of a regular data file go through a read-only MAP_SHARED
-//     mapping of it, not a second buffered descriptor: a fetch becomes a
-//     memory copy instead of a pread system call (FetchFunc went from 1.2 to
-//     0.56 µs here). O_DIRECT writes invalidate the cached pages they cover
-//     and readers only read below the written watermark, so the mapping
-//     never shows a stale or half-written record; a fault (a file cut short
-//     by someone else) becomes ErrCorrupt, not a crash. Raw devices keep
-//     aligned O_DIRECT reads.
-//   - Under SyncAlways each record is written with RWF_DSYNC (FUA or a
-//     flush by the kernel) instead of write + fdatasync: one I/O per group
-//     commit, and the data file is grown ahead with zeros so those writes
-//     need no metadata commit (measured: ~180 µs per 4 KiB RWF_DSYNC write
-//     into zeroed space, ~290 µs into fallocated space).
-//   - Bucket pages are 512 bytes, not 4096 (see package keyfile).
-//   - The checkpoint an unclean Open ends with is written by the writer in
-//     the background right after Open returns (see package rebuild).
-//
-// The formats, invariants and recovery protocol are those of DESIGN.md; the
-// subpackages datafile, keyfile and rebuild document their parts of it.
 package nudb
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,20 +22,31 @@ type Store struct {
 	kf    *keyfile.File
 	reads readBuffers
 
-	// closeMu is held shared by inserts, Visit and Stats and exclusively by
-	// Close; fetches pass the gate instead (no shared lock word on the hot
-	// read path). Together they keep the key file mapped under every reader.
-	closeMu sync.RWMutex
-	gate    readGate
-	closed  atomic.Bool
+	// gate admits every call (fetches, inserts, Visit, Stats) without a
+	// shared lock word; Close sets closed, then waits until the gate is
+	// empty before it unmaps anything. Nothing ever blocks on entering, so
+	// a call made from inside another during Close cannot deadlock.
+	gate      readGate
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeDone chan struct{}
+	closeErr  error
 
 	w *writer
 
+	recMu    sync.Mutex // guards recovery: the scrub fills in its part
 	recovery RecoveryStats
+	// scrubStop ends the background scrub; scrubDone is closed when it
+	// has returned (at once when there is none).
+	scrubStop, scrubDone chan struct{}
+
 	// Counters since Open, updated by the writer, read by Stats.
 	records, syncs, bytesWritten, inserts atomic.Uint64
 	dataSize                              atomic.Int64 // the data file's size; the writer grows it
 }
+
+// Range is a stretch of the data file.
+type Range = rebuild.Range
 
 // RecoveryStats says what the last Open did to bring the store up to date.
 type RecoveryStats struct {
@@ -104,11 +56,32 @@ type RecoveryStats struct {
 	BytesScanned    int64         // data-file bytes read
 	RecordsVerified int           // records whose hash was checked
 	ItemsIndexed    int           // items re-inserted into the index
-	RecordsDropped  int           // torn records cut off the tail
+	Durable         int64         // where the durable part of the log ends, as proven
+	TornAt          int64         // where a torn tail was cut (0: none)
+	RecordsDropped  int           // records cut with the torn tail that still validated
 	BytesDropped    int64         // bytes cut off the tail
-	DamagedRecords  int           // records lost to media damage (skipped)
+	DamagedRecords  int           // records lost to media damage inside the durable part (skipped, never cut)
+	DamagedBytes    int64         // bytes of those records
+	Damaged         []Range       // where they are
 	Duration        time.Duration // time Open spent on it
+	Scrub           ScrubStats    // the background re-check that follows an unclean Open
 }
+
+// ScrubStats says what the background scrub after an unclean Open found:
+// it re-checks the hashes of RecoveryWindow of the newest records below the
+// checkpoint, walking backwards.
+type ScrubStats struct {
+	Ran        bool    // a scrub was started
+	Done       bool    // it has finished
+	Records    int     // records it checked
+	Damaged    []Range // damaged records it found
+	Incomplete bool    // it stopped early (damage hid the way back, or Close)
+	Err        string  // an I/O error that ended it
+}
+
+// Lost reports whether recovery dropped anything that still validated or
+// skipped media damage: what a careful caller reports to a person.
+func (r *RecoveryStats) Lost() bool { return r.RecordsDropped > 0 || r.DamagedRecords > 0 }
 
 // Stats describes a store.
 type Stats struct {
@@ -130,98 +103,16 @@ type Stats struct {
 	Recovery     RecoveryStats
 }
 
-func newUID() ([16]byte, uint64, error) {
-	var b [24]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return [16]byte{}, 0, err
-	}
-	var uid [16]byte
-	copy(uid[:], b[:16])
-	return uid, binary.LittleEndian.Uint64(b[16:]), nil
-}
+// dataFile adapts the open data file to what package rebuild reads.
+type dataFile struct{ f *ioengine.File }
 
-// Create makes a new, empty store: the data file at dataPath (a regular
-// file, created if missing, or a block device) and the key file at keyPath.
-// It refuses, with ErrExists, a data file that already holds a store, or a
-// non-empty regular file, unless opts.Overwrite is set.
-func Create(dataPath, keyPath string, opts *Options) error {
-	o := opts.withDefaults()
-	if err := o.validate(); err != nil {
-		return err
-	}
-	if st, err := os.Stat(dataPath); err == nil {
-		if st.Mode().IsRegular() && st.Size() > 0 && !o.Overwrite {
-			return fmt.Errorf("%w: %s is not empty", ErrExists, dataPath)
-		}
-	} else if errors.Is(err, os.ErrNotExist) {
-		f, err := os.OpenFile(dataPath, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
-		if err != nil {
-			return fmt.Errorf("nudb: create %s: %w", dataPath, err)
-		}
-		f.Close()
-	} else {
-		return fmt.Errorf("nudb: %w", err)
-	}
-	df, err := ioengine.OpenFile(dataPath, false)
-	if err != nil {
-		return err
-	}
-	defer df.Close()
-	if df.Device && o.BlockSize%df.LogicalBlock != 0 {
-		return fmt.Errorf("%w: block size %d is not a multiple of the device's logical block size %d", ErrInvalidOptions, o.BlockSize, df.LogicalBlock)
-	}
-	arena, err := ioengine.NewArena(o.BlockSize)
-	if err != nil {
-		return err
-	}
-	defer arena.Free()
-	block := arena.Bytes()[:o.BlockSize]
-	if df.Device && !o.Overwrite {
-		if n, _ := df.ReadAt(block, 0); n == len(block) {
-			if _, err := datafile.DecodeSuperblock(block); !errors.Is(err, ErrNotStore) {
-				return fmt.Errorf("%w: %s holds a nudb store", ErrExists, dataPath)
-			}
-		}
-	}
-	if df.Device && df.Size < int64(2*o.BlockSize) {
-		return fmt.Errorf("%w: device %s has %d bytes", ErrFull, dataPath, df.Size)
-	}
-	if !df.Device {
-		if err := df.Truncate(0); err != nil {
-			return err
-		}
-	}
-	uid, salt, err := newUID()
-	if err != nil {
-		return err
-	}
-	sb := datafile.Superblock{Version: datafile.FormatVersion, BlockSize: uint32(o.BlockSize), KeySize: uint32(o.KeySize),
-		UID: uid, Salt: salt, Created: time.Now().UnixNano()}
-	sb.Encode(block)
-	eng := ioengine.Engine(nil)
-	if eng, err = ioengine.New(ioengine.Pwrite, df.Fd, 1); err != nil {
-		return err
-	}
-	if err := eng.SubmitWrite(0, block, 0, true); err != nil {
-		return err
-	}
-	if done, _ := eng.Wait(nil); len(done) != 1 || done[0].Err != nil {
-		return fmt.Errorf("nudb: writing the superblock: %v", done)
-	}
-	if err := ioengine.Datasync(df.Fd); err != nil {
-		return err
-	}
-	id := keyfile.Identity{UID: uid, KeySize: o.KeySize, BlockSize: o.BlockSize, Salt: salt}
-	if err := keyfile.Create(keyPath, id, int64(o.BlockSize)); err != nil {
-		return err
-	}
-	for _, dir := range []string{filepath.Dir(dataPath), filepath.Dir(keyPath)} {
-		if d, err := os.Open(dir); err == nil {
-			d.Sync()
-			d.Close()
-		}
-	}
-	return nil
+func (d dataFile) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p, off) }
+func (d dataFile) Size() int64                             { return d.f.Size }
+func (d dataFile) Truncate(n int64) error                  { return d.f.Truncate(n) }
+func (d dataFile) Sync() error                             { return ioengine.Datasync(d.f.Fd) }
+
+func rebuildStore(df *ioengine.File, sb datafile.Superblock) *rebuild.Store {
+	return &rebuild.Store{File: dataFile{df}, Geom: sb.Geometry(), ID: identityOf(sb)}
 }
 
 // readSuperblock reads and checks block 0 of an open data file.
@@ -242,22 +133,36 @@ func readSuperblock(df *ioengine.File) (datafile.Superblock, error) {
 	if err != nil {
 		return sb, fmt.Errorf("%s: %w", df.Path, err)
 	}
+	if df.Device && int(sb.BlockSize)%df.LogicalBlock != 0 {
+		return sb, fmt.Errorf("%w: block size %d does not suit the device's %d-byte sectors", ErrCorrupt, sb.BlockSize, df.LogicalBlock)
+	}
 	return sb, nil
 }
 
 // Open opens the store in dataPath and keyPath for reading and writing.
 // After an unclean stop it recovers (see the package doc); a key file that
 // is missing, belongs to another store or is damaged is rebuilt from the
-// data file. A store open elsewhere returns ErrLocked; a data file that is
-// not a store returns ErrNotStore and is left untouched.
+// data file.
+//
+// Open waits up to Options.LockTimeout for a store that is open elsewhere
+// (a writer killed a moment ago still holds it briefly), then returns
+// ErrLocked. A data file that is not a store, or a key path that holds
+// anything but a key file, an empty file or nothing, returns ErrNotStore
+// and neither file is written.
 func Open(dataPath, keyPath string, opts *Options) (*Store, error) {
 	o := opts.withDefaults()
-	if o.Sync < SyncAlways || o.Sync > SyncNever || o.IOEngine < IOEngineAuto || o.IOEngine > IOEnginePwrite {
-		return nil, fmt.Errorf("%w: sync mode %d, engine %d", ErrInvalidOptions, o.Sync, o.IOEngine)
+	if err := o.validateOpen(); err != nil {
+		return nil, err
 	}
-	df, err := ioengine.OpenFile(dataPath, false)
+	if err := checkDistinct(dataPath, keyPath); err != nil {
+		return nil, err
+	}
+	if _, err := checkKeyPath(keyPath); err != nil {
+		return nil, err
+	}
+	df, err := ioengine.OpenFile(dataPath, ioengine.Exclusive, o.LockTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("nudb: %w", err)
+		return nil, openError(err)
 	}
 	s, err := open(df, keyPath, o)
 	if err != nil {
@@ -272,13 +177,10 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	if df.Device && int(sb.BlockSize)%df.LogicalBlock != 0 {
-		return nil, fmt.Errorf("%w: block size %d does not suit the device's %d-byte sectors", ErrCorrupt, sb.BlockSize, df.LogicalBlock)
-	}
-	s := &Store{opts: o, sb: sb, df: df}
+	s := &Store{opts: o, sb: sb, df: df, geom: sb.Geometry(), closeDone: make(chan struct{}),
+		scrubStop: make(chan struct{}), scrubDone: make(chan struct{})}
 	s.opts.KeySize, s.opts.BlockSize = int(sb.KeySize), int(sb.BlockSize)
-	s.geom = datafile.Geometry{UID: sb.UID, BlockSize: int(sb.BlockSize), KeySize: int(sb.KeySize)}
-	last, err := s.recover(keyPath)
+	tail, err := s.recover(keyPath)
 	if err != nil {
 		return nil, err
 	}
@@ -290,71 +192,142 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 	s.reads.init(df, s.geom)
 	s.gate.drained = make(chan struct{}, 1)
 	s.dataSize.Store(df.Size)
-	if s.w, err = newWriter(s, last); err != nil {
+	if s.w, err = newWriter(s, tail); err != nil {
+		s.reads.free()
 		s.kf.Close()
 		return nil, err
 	}
 	go s.w.run()
+	s.logRecovery()
+	if s.recovery.Clean {
+		close(s.scrubDone)
+	} else {
+		s.recovery.Scrub.Ran = true
+		go s.scrub(tail.Last)
+		if o.WaitScrub {
+			<-s.scrubDone
+		}
+	}
 	return s, nil
 }
 
+// durableHint is what a key file that cannot serve as the index still
+// proves about the log: its synced watermark, when its header is readable.
+func durableHint(keyPath string, id keyfile.Identity) int64 {
+	h, err := keyfile.ReadHeader(keyPath, id)
+	if err != nil || !h.Valid() {
+		return 0
+	}
+	return int64(h.Synced)
+}
+
 // recover opens the key file and brings it up to date, rebuilding it when
-// it cannot be repaired. It returns the last record's header.
-func (s *Store) recover(keyPath string) (datafile.Header, error) {
+// it cannot be repaired. It returns where the writer goes on.
+func (s *Store) recover(keyPath string) (rebuild.Tail, error) {
 	start := time.Now()
 	rs := rebuildStore(s.df, s.sb)
-	id := identityOf(s.sb)
 	var reason string
-	kf, err := keyfile.Open(keyPath, id, false)
-	if err == nil {
+	kf, err := keyfile.Open(keyPath, rs.ID, false)
+	switch {
+	case err == nil:
 		kf.AfterMsync = s.opts.afterMsync
-		rep, last, err := rebuild.Recover(rs, kf, s.opts.RecoveryWindow)
+		rep, tail, err := rebuild.Recover(rs, kf)
 		if err == nil {
 			s.kf = kf
 			s.setRecovery(rep, start)
-			return last, nil
+			return tail, nil
 		}
 		kf.Close()
 		if !errors.Is(err, rebuild.ErrNeedRebuild) {
-			return datafile.Header{}, err
+			return rebuild.Tail{}, err
 		}
 		reason = err.Error()
-	} else if keyfile.Unusable(err) {
+	case errors.Is(err, keyfile.ErrNotKeyFile):
+		return rebuild.Tail{}, fmt.Errorf("%w: %w", ErrNotStore, err)
+	case keyfile.Unusable(err):
 		reason = err.Error()
-	} else {
-		return datafile.Header{}, err
+	default:
+		return rebuild.Tail{}, err
 	}
-	kf, rep, last, err := rebuild.Rebuild(rs, keyPath, s.opts.RecoveryWindow, s.opts.Progress)
+	kf, rep, tail, err := rebuild.Rebuild(rs, keyPath, durableHint(keyPath, rs.ID), s.opts.Progress)
 	if err != nil {
-		return datafile.Header{}, fmt.Errorf("nudb: rebuilding the key file (%s): %w", reason, err)
+		return rebuild.Tail{}, fmt.Errorf("nudb: rebuilding the key file (%s): %w", reason, err)
 	}
 	rep.Reason = reason
 	s.kf = kf
 	s.setRecovery(rep, start)
-	return last, nil
+	return tail, nil
 }
 
 func (s *Store) setRecovery(rep rebuild.Report, start time.Time) {
-	s.recovery = RecoveryStats{Clean: rep.Clean, Rebuilt: rep.Rebuilt, Reason: rep.Reason, BytesScanned: rep.BytesScanned,
-		RecordsVerified: rep.RecordsVerified, ItemsIndexed: rep.ItemsIndexed, RecordsDropped: rep.RecordsDropped,
-		BytesDropped: rep.BytesDropped, DamagedRecords: rep.DamagedRecords, Duration: time.Since(start)}
+	s.recovery = recoveryStats(rep)
+	s.recovery.Duration = time.Since(start)
 	s.records.Store(rep.Records)
 }
 
+func recoveryStats(rep rebuild.Report) RecoveryStats {
+	return RecoveryStats{Clean: rep.Clean, Rebuilt: rep.Rebuilt, Reason: rep.Reason, BytesScanned: rep.BytesScanned,
+		RecordsVerified: rep.RecordsVerified, ItemsIndexed: rep.ItemsIndexed, Durable: rep.Durable, TornAt: rep.TornAt,
+		RecordsDropped: rep.RecordsDropped, BytesDropped: rep.BytesDropped, DamagedRecords: rep.DamagedRecords,
+		DamagedBytes: rep.DamagedBytes, Damaged: rep.Damaged, Duration: rep.Duration}
+}
+
+// logRecovery tells Options.Logger what Open did, loudly when it lost
+// anything.
+func (s *Store) logRecovery() {
+	l, r := s.opts.Logger, &s.recovery
+	if l == nil || r.Clean {
+		return
+	}
+	attrs := []any{"data", s.df.Path, "reason", r.Reason, "rebuilt", r.Rebuilt, "records_verified", r.RecordsVerified,
+		"items_indexed", r.ItemsIndexed, "duration", r.Duration}
+	if r.Lost() {
+		l.Warn("nudb: recovery dropped or skipped records", append(attrs, "torn_at", r.TornAt,
+			"records_dropped", r.RecordsDropped, "damaged_records", r.DamagedRecords, "damaged", r.Damaged)...)
+		return
+	}
+	l.Info("nudb: recovered after an unclean stop", attrs...)
+}
+
+// scrub re-checks the newest records below the tail in the background.
+func (s *Store) scrub(from datafile.Header) {
+	defer close(s.scrubDone)
+	rep, err := rebuild.Scrub(rebuildStore(s.df, s.sb), from, s.opts.RecoveryWindow, s.scrubStop)
+	s.recMu.Lock()
+	sc := &s.recovery.Scrub
+	sc.Done, sc.Records, sc.Damaged, sc.Incomplete = true, rep.Records, rep.Damaged, rep.Incomplete
+	if err != nil {
+		sc.Err = err.Error()
+	}
+	s.recMu.Unlock()
+	if l := s.opts.Logger; l != nil && (len(rep.Damaged) > 0 || err != nil) {
+		l.Warn("nudb: scrub found media damage below the checkpoint", "data", s.df.Path, "damaged", rep.Damaged, "err", err)
+	}
+}
+
 // Close writes what is queued, makes everything durable, checkpoints the
-// index, marks the store clean and releases it. Close is idempotent; the
-// store's methods return ErrClosed afterwards.
+// index, marks the store clean and releases it. A write or sync that
+// failed is returned here too. Close is idempotent: later and concurrent
+// calls wait for the first and return its result. The store's methods
+// return ErrClosed afterwards.
 func (s *Store) Close() error { return s.shutdown(true) }
 
-// shutdown stops the store. clean=false abandons it as a crash would
+// shutdown stops the store, once. clean=false abandons it as a crash would
 // (nothing synced, no checkpoint, clean flag unset): tests use it.
 func (s *Store) shutdown(clean bool) error {
-	if s.closed.Swap(true) {
-		return nil
-	}
+	s.closeOnce.Do(func() {
+		s.closeErr = s.stop(clean)
+		close(s.closeDone)
+	})
+	<-s.closeDone
+	return s.closeErr
+}
+
+func (s *Store) stop(clean bool) error {
+	s.closed.Store(true)
+	close(s.scrubStop)
+	<-s.scrubDone
 	err := s.w.stop(clean)
-	s.closeMu.Lock()
-	defer s.closeMu.Unlock()
 	s.gate.wait()
 	if clean && err == nil {
 		err = s.kf.SetClean(true)
@@ -370,19 +343,23 @@ func (s *Store) shutdown(clean bool) error {
 }
 
 // Stats reports the store's size, watermarks, counters and what the last
-// Open's recovery did. It is cheap and safe to call concurrently.
+// Open's recovery did. It is cheap and safe to call concurrently, and
+// after Close (it then reports the counters and the recovery only).
 func (s *Store) Stats() Stats {
-	s.closeMu.RLock()
-	defer s.closeMu.RUnlock()
+	s.recMu.Lock()
+	rec := s.recovery
+	s.recMu.Unlock()
 	st := Stats{Records: s.records.Load(), Syncs: s.syncs.Load(), Inserts: s.inserts.Load(),
-		BytesWritten: s.bytesWritten.Load(), Recovery: s.recovery, IOEngine: s.w.engineName}
-	if s.closed.Load() {
+		BytesWritten: s.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.engineName}
+	c, ok := s.gate.enter(0, &s.closed)
+	if !ok {
 		return st
 	}
+	defer s.gate.exit(c, &s.closed)
 	ts := s.kf.Stats()
 	wm := s.kf.Watermarks()
 	st.Items, st.Buckets, st.LoadFactor = ts.Items, ts.Buckets, ts.LoadFactor
-	st.Extent, st.Written, st.Synced, st.Checkpoint = int64(wm.Extent), int64(wm.Written), int64(wm.Synced), s.kf.Checkpoint().Offset
+	st.Extent, st.Written, st.Synced, st.Checkpoint = int64(wm.Extent), int64(wm.Written), int64(wm.Synced), wm.Checkpoint
 	st.LogEnd, st.DataSize, st.KeyFileSize = int64(wm.Written), s.dataSize.Load(), s.kf.Size()
 	return st
 }
@@ -391,8 +368,10 @@ func (s *Store) Stats() Stats {
 // in flight and issues one fdatasync (under SyncAlways they are durable
 // already).
 func (s *Store) Sync() error {
-	if s.closed.Load() {
+	c, ok := s.gate.enter(0, &s.closed)
+	if !ok {
 		return ErrClosed
 	}
+	defer s.gate.exit(c, &s.closed)
 	return s.w.sync()
 }

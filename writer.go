@@ -7,9 +7,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nudbgo/nudb/datafile"
 	"github.com/nudbgo/nudb/internal/ioengine"
 	"github.com/nudbgo/nudb/keyfile"
+	"github.com/nudbgo/nudb/rebuild"
 )
 
 // request is one item on its way into the log.
@@ -108,6 +111,8 @@ type writer struct {
 	comps          []ioengine.Completion
 	nextID         uint64
 	nextOff        int64
+	epoch          uint64          // this session's epoch, in every record it writes
+	lastSubmit     time.Time       // when the last record was submitted
 	last           datafile.Header // last record submitted: the chain head
 	lastWritten    datafile.Header
 	lastSynced     datafile.Header
@@ -119,7 +124,7 @@ type writer struct {
 	err            error // the failure that stopped the store
 }
 
-func newWriter(s *Store, last datafile.Header) (*writer, error) {
+func newWriter(s *Store, tail rebuild.Tail) (*writer, error) {
 	o := s.opts
 	eng, err := ioengine.New(o.IOEngine.kind(), s.df.Fd, 2*o.InFlight)
 	if err != nil {
@@ -136,9 +141,9 @@ func newWriter(s *Store, last datafile.Header) (*writer, error) {
 		eng.Close()
 		return nil, err
 	}
-	// Recovery leaves the log's end in the watermarks and the checkpoint at
-	// or below it; a checkpoint behind the end is written at once (below).
-	end := int64(s.kf.Watermarks().Written)
+	// Recovery leaves the log's end in the tail and the checkpoint at or
+	// below it; a checkpoint behind the end is written at once (below).
+	end, last := tail.End, tail.Last
 	w := &writer{s: s, eng: eng, engineName: name, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize),
 		wake: make(chan struct{}, 1), pending: make(map[uint64]*request),
 		syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1), exited: make(chan struct{}),
@@ -146,7 +151,12 @@ func newWriter(s *Store, last datafile.Header) (*writer, error) {
 		reaperDone: make(chan struct{}),
 		arena:      arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
 		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
-		lastSync: time.Now(), lastCheckpoint: time.Now()}
+		lastSync: time.Now(), lastCheckpoint: time.Now(), lastSubmit: time.Now(),
+		// Every session writes under an epoch above any before it, so a
+		// stale record beyond the end (a device keeps them) can never pass
+		// as the continuation of the chain; the clock makes that hold even
+		// when the key file that saw the last epoch is lost.
+		epoch: max(last.Epoch+1, uint64(time.Now().UnixNano()))}
 	if end > s.kf.Checkpoint().Offset {
 		w.lastCheckpoint = time.Time{} // checkpoint on the writer's first round
 	}
@@ -346,11 +356,8 @@ func (w *writer) takeQueue() {
 
 // submitRecord packs backlog requests into one record and submits it.
 func (w *writer) submitRecord() {
-	sl := w.free[len(w.free)-1]
-	w.free = w.free[:len(w.free)-1]
-	sl.reqs, sl.pos, sl.done, sl.err = sl.reqs[:0], sl.pos[:0], false, nil
+	sl := w.takeSlot()
 	b := w.builder
-	b.Reset(sl.buf)
 	n := 0
 	for _, r := range w.backlog {
 		if !b.Fits(len(r.value), w.maxRecord) {
@@ -363,17 +370,52 @@ func (w *writer) submitRecord() {
 	rest := copy(w.backlog, w.backlog[n:])
 	clear(w.backlog[rest:])
 	w.backlog = w.backlog[:rest]
+	// Room in the key file for every entry this record could add, before
+	// a byte of it is written: a full disk fails the record, not the index.
+	if err := w.s.kf.EnsureRoom(len(sl.reqs)); err != nil {
+		w.finishSlot(sl, spaceError(err))
+		return
+	}
+	w.submit(sl)
+}
 
-	bs := int64(w.s.geom.BlockSize)
-	size := int64(datafile.HeaderSize+b.PayloadLen()+int(bs)-1) / bs * bs
+// needsMarker reports whether the newest record's items are durable but no
+// record says so yet: then an empty marker record carrying the durable
+// mark lets the data file alone prove their durability (see the package
+// doc).
+func (w *writer) needsMarker() bool {
+	return w.last.Items > 0 && w.synced >= w.last.End(w.s.geom.BlockSize) && w.last.Durable < w.synced &&
+		len(w.inflight) == 0 && len(w.backlog) == 0 && len(w.free) > 0 && w.err == nil
+}
+
+// submitMarker writes an empty record whose durable mark is the synced
+// watermark.
+func (w *writer) submitMarker() {
+	w.submit(w.takeSlot())
+}
+
+// takeSlot takes a free record buffer and starts a record in it.
+func (w *writer) takeSlot() *slot {
+	sl := w.free[len(w.free)-1]
+	w.free = w.free[:len(w.free)-1]
+	sl.reqs, sl.pos, sl.done, sl.err = sl.reqs[:0], sl.pos[:0], false, nil
+	w.builder.Reset(sl.buf)
+	return sl
+}
+
+// submit finishes the record in sl (its header links it to the chain and
+// carries the durable mark) and submits its write.
+func (w *writer) submit(sl *slot) {
+	b := w.builder
+	size := int64(datafile.RecordSize(b.PayloadLen(), w.s.geom.BlockSize))
 	off := w.nextOff
 	if err := w.ensureSpace(off + size); err != nil {
 		w.finishSlot(sl, err)
 		return
 	}
 	ts := max(time.Now().UnixNano(), w.last.Timestamp)
-	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.last.Seq + 1, Timestamp: ts,
-		PrevOffset: w.last.Offset, PrevHash: w.last.Hash})
+	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.last.Seq + 1, Epoch: w.epoch, Timestamp: ts,
+		PrevOffset: w.last.Offset, PrevHash: w.last.Hash, Durable: w.synced})
 	sl.hdr = hdr
 	w.nextID++
 	sl.id = w.nextID
@@ -387,11 +429,22 @@ func (w *writer) submitRecord() {
 	w.inflight = append(w.inflight, sl)
 	w.nextOff = off + size
 	w.last = hdr
+	w.lastSubmit = time.Now()
 	w.submitted <- struct{}{} // never blocks: at most InFlight writes are in flight
 }
 
-// ensureSpace grows a regular data file ahead of the log (fallocated space
-// is written far faster than appending past the end) or reports a full device.
+// spaceError marks a failure to allocate space as ErrFull.
+func spaceError(err error) error {
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, keyfile.ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrFull, err)
+	}
+	return err
+}
+
+// ensureSpace grows a regular data file ahead of the log (allocated space
+// is written far faster than appending past the end) or reports a full
+// device. When the disk cannot hold a whole growth step it grows by just
+// what the record needs, so the store fills the disk down to one record.
 func (w *writer) ensureSpace(end int64) error {
 	df := w.s.df
 	if end > keyfile.MaxOffset {
@@ -404,23 +457,30 @@ func (w *writer) ensureSpace(end int64) error {
 	if df.Device {
 		return fmt.Errorf("%w: record ending at %d, device holds %d bytes", ErrFull, end, df.Size)
 	}
-	target := end + max(growChunkMin, df.Size/8)
-	var err error
-	if w.mode == SyncAlways {
+	grow := func(target int64) error {
+		if w.mode != SyncAlways {
+			return df.Grow(target)
+		}
 		// Durable writes are latency bound: zeroed space saves a metadata
 		// commit on every one of them (see ioengine.File.GrowZeroed).
-		target = end + growChunkZeroed
 		if w.zero == nil {
+			var err error
 			if w.zero, err = ioengine.NewArena(1 << 20); err != nil {
 				return err
 			}
 		}
-		err = df.GrowZeroed(target, w.zero.Bytes())
-	} else {
-		err = df.Grow(target)
+		return df.GrowZeroed(target, w.zero.Bytes())
+	}
+	step := max(growChunkMin, df.Size/8)
+	if w.mode == SyncAlways {
+		step = growChunkZeroed
+	}
+	err := grow(end + step)
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		err = grow(end)
 	}
 	if err != nil {
-		return err
+		return spaceError(err)
 	}
 	w.s.dataSize.Store(df.Size)
 	return nil
@@ -513,7 +573,7 @@ func (w *writer) fail(err error) {
 	if err == nil {
 		err = errors.New("unknown failure")
 	}
-	w.err = fmt.Errorf("%w: %w", ErrStopped, err)
+	w.err = fmt.Errorf("%w: %w", ErrStopped, spaceError(err))
 	w.qmu.Lock()
 	w.failed = w.err
 	w.qmu.Unlock()
@@ -565,6 +625,9 @@ func (w *writer) maintain() {
 			return
 		}
 	}
+	if w.needsMarker() && now.Sub(w.lastSubmit) >= w.tickEvery() {
+		w.submitMarker()
+	}
 	kf := w.s.kf
 	splits := kf.PendingSplits()
 	// Checkpoint when new synced data has waited long enough (it bounds the
@@ -581,13 +644,8 @@ func (w *writer) maintain() {
 
 // checkpoint makes the index durable up to the synced watermark.
 func (w *writer) checkpoint() error {
-	h := w.lastSynced
-	// Sequence numbers start at 1 and count every record, so the last
-	// record's sequence is the number of records below the checkpoint.
-	cp := keyfile.Checkpoint{Offset: w.synced, LastOffset: h.Offset, LastSeq: h.Seq, LastTime: h.Timestamp, LastHash: h.Hash,
-		Records: h.Seq}
 	w.lastCheckpoint = time.Now()
-	return w.s.kf.WriteCheckpoint(cp)
+	return w.s.kf.WriteCheckpoint(rebuild.CheckpointFor(w.lastSynced, w.synced))
 }
 
 // finish runs when the store closes. clean: write everything queued, sync,
@@ -627,6 +685,17 @@ func (w *writer) finish(clean bool) error {
 	}
 	if err := w.datasync(); err != nil {
 		return err
+	}
+	if w.needsMarker() {
+		// The closed store's data file proves its own durability.
+		w.submitMarker()
+		w.drain()
+		if err := w.datasync(); err != nil {
+			return err
+		}
+	}
+	if w.err != nil {
+		return w.err
 	}
 	if err := w.checkpoint(); err != nil {
 		return err

@@ -28,7 +28,7 @@ func measureLimits(dir string, fileSize int64, d time.Duration, logf func(string
 	path := filepath.Join(dir, "limits.raw")
 	os.WriteFile(path, nil, 0o644)
 	defer os.Remove(path)
-	f, err := ioengine.OpenFile(path, false)
+	f, err := ioengine.OpenFile(path, ioengine.Exclusive, 0)
 	if err != nil {
 		return l, err
 	}
@@ -140,7 +140,7 @@ func fdatasyncRate(dir string, d time.Duration) (float64, error) {
 	path := filepath.Join(dir, "fdatasync.raw")
 	os.WriteFile(path, nil, 0o644)
 	defer os.Remove(path)
-	f, err := ioengine.OpenFile(path, false)
+	f, err := ioengine.OpenFile(path, ioengine.Exclusive, 0)
 	if err != nil {
 		return 0, err
 	}

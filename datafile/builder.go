@@ -18,9 +18,6 @@ func NewBuilder(uid [16]byte, keySize, blockSize int) *Builder {
 // Reset starts a new record in buf.
 func (b *Builder) Reset(buf []byte) { b.buf, b.n, b.items = buf, 0, 0 }
 
-// Items is the number of items added since Reset.
-func (b *Builder) Items() int { return int(b.items) }
-
 // PayloadLen is the payload bytes added since Reset.
 func (b *Builder) PayloadLen() int { return b.n }
 
@@ -28,8 +25,7 @@ func (b *Builder) PayloadLen() int { return b.n }
 // buffer, given that the record may not grow past limit bytes (the buffer
 // length always applies).
 func (b *Builder) Fits(valueLen, limit int) bool {
-	need := HeaderSize + b.n + ItemSize(b.keySize, valueLen)
-	need = (need + b.blockSize - 1) / b.blockSize * b.blockSize
+	need := RecordSize(b.n+ItemSize(b.keySize, valueLen), b.blockSize)
 	return need <= len(b.buf) && (b.items == 0 || need <= limit)
 }
 
@@ -44,7 +40,7 @@ func (b *Builder) Add(key, value []byte) int {
 // Finish writes the header and hash and zeroes the padding. It returns the
 // header and the record bytes (whole blocks) ready to be written at h.Offset.
 func (b *Builder) Finish(hs *Hasher, h Header) (Header, []byte) {
-	size := (HeaderSize + b.n + b.blockSize - 1) / b.blockSize * b.blockSize
+	size := RecordSize(b.n, b.blockSize)
 	clear(b.buf[HeaderSize+b.n : size])
 	h.UID = b.uid
 	h.Blocks = uint32(size / b.blockSize)
@@ -53,6 +49,6 @@ func (b *Builder) Finish(hs *Hasher, h Header) (Header, []byte) {
 	h.Hash = [32]byte{}
 	h.Encode(b.buf)
 	h.Hash = hs.Sum(b.buf, b.n)
-	copy(b.buf[hashOff:HeaderSize], h.Hash[:])
+	copy(b.buf[recHashOff:HeaderSize], h.Hash[:])
 	return h, b.buf[:size]
 }

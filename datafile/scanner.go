@@ -81,16 +81,12 @@ func NewScanner(g Geometry, src ReaderAt, limit int64, buf []byte, pos int64, pr
 // MaxRecordSize is the largest record a store writes for a key size and
 // block size: one item of MaxValueSize, rounded up to whole blocks.
 func MaxRecordSize(keySize, blockSize int) int {
-	n := HeaderSize + ItemSize(keySize, MaxValueSize)
-	return (n + blockSize - 1) / blockSize * blockSize
+	return RecordSize(ItemSize(keySize, MaxValueSize), blockSize)
 }
 
 // Pos is the offset where the next record would start: after Next returns
 // ErrEndOfLog it is the end of the log.
 func (s *Scanner) Pos() int64 { return s.pos }
-
-// Prev is the header of the last valid record returned (or the one given).
-func (s *Scanner) Prev() Header { return s.prev }
 
 // fill makes [s.pos, s.pos+n) available in the buffer, reading as needed.
 // It returns fewer bytes at the end of the file.

@@ -30,15 +30,6 @@ func Hash(salt uint64, key []byte) uint64 {
 	return h
 }
 
-// tag is the slot tag of a hash: its high half, never zero.
-func tag(h uint64) uint32 {
-	t := uint32(h >> 32)
-	if t == 0 {
-		t = 1
-	}
-	return t
-}
-
 // bucketOf addresses hash h in a table of buckets buckets (linear hashing).
 func bucketOf(h uint64, buckets uint64) uint64 {
 	n := uint64(1) << (63 - bits.LeadingZeros64(buckets))

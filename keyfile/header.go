@@ -31,6 +31,12 @@ var (
 	ErrForeign = errors.New("keyfile: belongs to another store")
 	// ErrDamaged reports a key file whose header or table is inconsistent.
 	ErrDamaged = errors.New("keyfile: damaged")
+	// ErrNotKeyFile reports a file at the key path that is not a key file
+	// (no key-file magic, or not a regular file): it is never written.
+	ErrNotKeyFile = errors.New("keyfile: not a key file")
+	// ErrNoSpace reports that the key file could not grow: the disk (or
+	// the reserved mapping) is full.
+	ErrNoSpace = errors.New("keyfile: no space to grow")
 )
 
 // Unusable reports whether err from Open means the file cannot serve as
@@ -68,7 +74,7 @@ func checkIdentity(b []byte, want Identity) error {
 		return fmt.Errorf("%w: %d bytes", ErrDamaged, len(b))
 	}
 	if !bytes.Equal(b[:8], []byte(Magic)) {
-		return fmt.Errorf("%w: bad magic", ErrDamaged)
+		return fmt.Errorf("%w: bad magic", ErrNotKeyFile)
 	}
 	le := binary.LittleEndian
 	if crc32.Checksum(b[:identCRCOff], castagnoli) != le.Uint32(b[identCRCOff:]) {

@@ -40,8 +40,10 @@ type File struct {
 	AfterMsync func(mem []byte)
 }
 
-// Create writes a new, empty key file for id at path, replacing any file
-// there, and syncs it. logStart is the data-file offset of the first record.
+// Create writes a new, empty key file for id at path and syncs it. It
+// never replaces a file: the caller removes an old key file first (after
+// Classify has said it is one). logStart is the data-file offset of the
+// first record.
 func Create(path string, id Identity, logStart int64) error {
 	buf := make([]byte, PageSize+BucketSize)
 	id.encode(buf)
@@ -53,19 +55,22 @@ func Create(path string, id Identity, logStart int64) error {
 	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: headerPages + 1}
 	cp.encode(buf[slotAOff:])
 	initPage(buf[PageSize:], kindBucket, 0)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("keyfile: create: %w", err)
 	}
-	if _, err := f.Write(buf); err != nil {
-		f.Close()
-		return fmt.Errorf("keyfile: create: %w", err)
+	_, err = f.Write(buf)
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("keyfile: create: %w", err)
+	if e := f.Close(); err == nil {
+		err = e
 	}
-	return f.Close()
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("keyfile: create %s: %w", path, err)
+	}
+	return nil
 }
 
 func leWords(b []byte) func(off int, v uint64) {
@@ -88,7 +93,9 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		flags = os.O_RDONLY
 		prot = unix.PROT_READ
 	}
-	fd, err := unix.Open(path, flags|unix.O_CLOEXEC, 0)
+	// O_NONBLOCK: a FIFO at the path must not hang the open; it is then
+	// refused as not a regular file.
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, fmt.Errorf("%w: %s", ErrMissing, path)
 	}
@@ -100,12 +107,19 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("keyfile: stat %s: %w", path, err)
 	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, fmt.Errorf("%w: %s is not a regular file", ErrNotKeyFile, path)
+	}
 	if st.Size == 0 {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is empty", ErrMissing, path)
 	}
 	if st.Size < PageSize+BucketSize || st.Size%BucketSize != 0 || st.Size > reserve {
 		unix.Close(fd)
+		if k, _ := Classify(path); k != KindKeyFile {
+			return nil, fmt.Errorf("%w: %s", ErrNotKeyFile, path)
+		}
 		return nil, fmt.Errorf("%w: size %d", ErrDamaged, st.Size)
 	}
 	mem, err := unix.Mmap(fd, 0, reserve, prot, unix.MAP_SHARED)
@@ -162,9 +176,6 @@ func checkGeometry(cp Checkpoint, size int64) error {
 	}
 	return nil
 }
-
-// Identity is the identity the file was opened with.
-func (f *File) Identity() Identity { return f.id }
 
 // Checkpoint is the checkpoint in force.
 func (f *File) Checkpoint() Checkpoint {
@@ -262,22 +273,71 @@ func (f *File) Close() error {
 }
 
 // grow extends the file so page p exists, in steps of an eighth of its size
-// (at least 64 pages): amortised O(1) growth without remapping.
+// (at least 64 pages): amortised O(1) growth without remapping. The space
+// is allocated (fallocate) before any byte of it is touched through the
+// mapping, so a full disk is an error here and never a SIGBUS later; when
+// the whole step does not fit, it grows by just what page p needs.
 func (f *File) grow(p uint64) error {
 	need := int64(p+1) * BucketSize
 	if need <= f.size {
 		return nil
 	}
 	if need > reserve {
-		return fmt.Errorf("keyfile: index larger than %d bytes", int64(reserve))
+		return fmt.Errorf("%w: index larger than %d bytes", ErrNoSpace, int64(reserve))
 	}
 	n := max(need, f.size+max(f.size/8, 64*PageSize))
 	n = min((n+PageSize-1)/PageSize*PageSize, reserve)
-	if err := unix.Ftruncate(f.fd, n); err != nil {
+	err := f.allocate(n)
+	if errors.Is(err, unix.ENOSPC) {
+		err = f.allocate((need + PageSize - 1) / PageSize * PageSize)
+	}
+	return err
+}
+
+// allocate makes the file n bytes long with its blocks allocated.
+func (f *File) allocate(n int64) error {
+	err := unix.Fallocate(f.fd, 0, f.size, n-f.size)
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		// No fallocate here (some filesystems): write zeros instead, so
+		// the blocks exist before the mapping touches them.
+		err = zeroFill(f.fd, f.size, n)
+	}
+	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+		return fmt.Errorf("%w: growing the key file to %d bytes: %w", ErrNoSpace, n, err)
+	}
+	if err != nil {
 		return fmt.Errorf("keyfile: grow to %d: %w", n, err)
 	}
 	f.size = n
 	return nil
+}
+
+func zeroFill(fd int, from, to int64) error {
+	zero := make([]byte, 64<<10)
+	for off := from; off < to; {
+		m, err := unix.Pwrite(fd, zero[:min(int64(len(zero)), to-off)], off)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		off += int64(m)
+	}
+	return nil
+}
+
+// EnsureRoom grows the file now so that inserting items more entries
+// cannot need to grow it: the store's writer calls it before a record's
+// data is written, so a full disk fails the record before anything of it
+// is acknowledged or mapped. Worst case, every entry needs a page (a split
+// or an overflow page).
+func (f *File) EnsureRoom(items int) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	splits := uint64(float64(f.items+uint64(items))/(SlotsPerPage*LoadFactor)) + 1
+	extra := uint64(items) + max(splits, f.buckets) - f.buckets + 1
+	return f.grow(f.pages + extra)
 }
 
 // Mapped returns the bytes of the file in use, as mapped (for tests that

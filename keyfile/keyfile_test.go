@@ -112,10 +112,15 @@ func TestOpenRejectsForeignAndDamaged(t *testing.T) {
 		t.Fatalf("foreign: %v", err)
 	}
 	b, _ := os.ReadFile(path)
-	b[5] ^= 1
+	b[20] ^= 1 // inside the identity: the header CRC fails
 	os.WriteFile(path, b, 0o644)
 	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrDamaged) {
 		t.Fatalf("damaged: %v", err)
+	}
+	b[5] ^= 1 // the magic: not a key file at all, never to be rebuilt over
+	os.WriteFile(path, b, 0o644)
+	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrNotKeyFile) || Unusable(err) {
+		t.Fatalf("bad magic: %v, want ErrNotKeyFile", err)
 	}
 	os.WriteFile(path, nil, 0o644)
 	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrMissing) {

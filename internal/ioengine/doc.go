@@ -10,7 +10,7 @@
 // preparation leaves rw-flags from an earlier FSYNC in a reused SQE. A library
 // cannot ask every program that imports it for a linker flag, so nudb drives
 // the ring itself through golang.org/x/sys/unix: setup, the three mmapped
-// regions, WRITE/READ/NOP, and io_uring_enter. That is all the store needs.
+// regions, WRITE and NOP, and io_uring_enter. That is all the store needs.
 //
 // # Invariants
 //

@@ -79,11 +79,14 @@ func newEngine(kind Kind, fd, depth int, uring func(fd, depth int) (Engine, erro
 	case Uring:
 		return uring(fd, depth)
 	default:
+		// Any refusal to set up a ring (seccomp's EPERM, ENOSYS, a depth
+		// the kernel rejects, a memlock limit) leaves pwrite, which
+		// always works.
 		e, err := uring(fd, depth)
-		if errors.Is(err, ErrUnavailable) {
+		if err != nil {
 			return newPwrite(fd), nil
 		}
-		return e, err
+		return e, nil
 	}
 }
 

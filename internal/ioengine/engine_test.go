@@ -18,7 +18,7 @@ func forEachEngine(t *testing.T, fn func(t *testing.T, f *File, e Engine)) {
 			if err := os.WriteFile(path, nil, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			f, err := OpenFile(path, false)
+			f, err := OpenFile(path, Exclusive, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,12 +120,12 @@ func TestOpenFileLocks(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	f, err := OpenFile(path, false)
+	f, err := OpenFile(path, Exclusive, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := OpenFile(path, false); !errors.Is(err, ErrLocked) {
+	if _, err := OpenFile(path, Exclusive, 0); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
 }
@@ -141,8 +141,14 @@ func TestAutoFallsBackWhenIOUringIsRefused(t *testing.T) {
 	if _, err := newEngine(Uring, 1, 8, refuse); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("forced io_uring when refused: %v, want ErrUnavailable", err)
 	}
-	other := errors.New("some other failure")
-	if _, err := newEngine(Auto, 1, 8, func(int, int) (Engine, error) { return nil, other }); !errors.Is(err, other) {
-		t.Fatalf("auto with another io_uring failure: %v, want it reported", err)
+	// Any other refusal (a depth the kernel rejects, a memlock limit)
+	// still leaves pwrite under Auto, and is reported when io_uring is forced.
+	other := errors.New("io_uring_setup: invalid argument")
+	failing := func(int, int) (Engine, error) { return nil, other }
+	if e, err := newEngine(Auto, 1, 8, failing); err != nil || e.Name() != "pwrite" {
+		t.Fatalf("auto with another io_uring failure: %v, %v, want pwrite", e, err)
+	}
+	if _, err := newEngine(Uring, 1, 8, failing); !errors.Is(err, other) {
+		t.Fatalf("forced io_uring with another failure: %v, want it reported", err)
 	}
 }

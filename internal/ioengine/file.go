@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -12,58 +13,75 @@ import (
 // ErrLocked reports that another Open (this process or another) holds the file.
 var ErrLocked = errors.New("ioengine: file is locked by another open store")
 
+// ErrNotFile reports a path that is neither a regular file nor a block
+// device (a directory, a FIFO, a character device): never a data file.
+var ErrNotFile = errors.New("ioengine: not a regular file or block device")
+
 // File is a data file opened for O_DIRECT writes: a regular file or a block
-// device. Reads for Fetch go through Reader, a second descriptor.
+// device. Reads go through ReadFd, a second, buffered descriptor on regular
+// files.
 type File struct {
-	Path          string
-	Fd            int   // O_DIRECT descriptor for writes (and device reads)
-	ReadFd        int   // buffered descriptor on regular files; == Fd on devices
-	Device        bool  // a block device
-	Size          int64 // device size, or current file size
-	LogicalBlock  int   // the device's logical block size (512 for files)
-	PhysicalBlock int
+	Path         string
+	Fd           int   // O_DIRECT descriptor for writes (and device reads)
+	ReadFd       int   // buffered descriptor on regular files; == Fd on devices
+	Device       bool  // a block device
+	Size         int64 // device size, or current file size
+	LogicalBlock int   // the device's logical block size (512 for files)
 }
 
-// OpenFile opens path for O_DIRECT I/O and takes an exclusive lock on it:
-// O_EXCL for a block device (the kernel refuses a second exclusive open or a
-// mounted device) plus flock for both kinds. A lock held elsewhere returns
-// ErrLocked. With readOnly the file is opened read-only and not locked
-// exclusively (shared flock), for inspection tools.
-func OpenFile(path string, readOnly bool) (*File, error) {
+// Mode says how OpenFile opens and locks a data file.
+type Mode int
+
+const (
+	// Exclusive is a writer's open: O_EXCL on a block device (the kernel
+	// refuses a second exclusive open or a mounted device) and an
+	// exclusive flock on both kinds.
+	Exclusive Mode = iota
+	// Shared is a checker's open (Verify): read only, with a shared flock
+	// that a writer's lock excludes.
+	Shared
+	// Unlocked reads without any lock, beside a live writer (Inspect).
+	Unlocked
+)
+
+// lockRetry is how often OpenFile tries again for a lock held elsewhere.
+const lockRetry = 2 * time.Millisecond
+
+// OpenFile opens path for O_DIRECT I/O in the given mode. A lock held
+// elsewhere is waited for up to wait (a killed writer's io_uring keeps its
+// file, and so its lock, for some milliseconds after the process is gone),
+// then returns ErrLocked. A path that is neither a regular file nor a block
+// device returns ErrNotFile without being opened for I/O.
+func OpenFile(path string, mode Mode, wait time.Duration) (*File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ioengine: %w", err)
 	}
-	f := &File{Path: path, Fd: -1, ReadFd: -1, LogicalBlock: 512, PhysicalBlock: 4096}
+	f := &File{Path: path, Fd: -1, ReadFd: -1, LogicalBlock: 512}
 	f.Device = st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0
+	if !f.Device && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s", ErrNotFile, path)
+	}
 	flags := unix.O_RDWR | unix.O_DIRECT | unix.O_CLOEXEC
-	if readOnly {
+	if mode != Exclusive {
 		flags = unix.O_RDONLY | unix.O_DIRECT | unix.O_CLOEXEC
 	}
-	if f.Device && !readOnly {
+	if f.Device && mode == Exclusive {
 		flags |= unix.O_EXCL
 	}
-	fd, err := unix.Open(path, flags, 0)
-	if err != nil {
-		if err == unix.EBUSY {
-			return nil, fmt.Errorf("%w: %s: device busy", ErrLocked, path)
+	deadline := time.Now().Add(wait)
+	for {
+		err = f.openLocked(flags, mode)
+		if err == nil {
+			break
 		}
-		return nil, fmt.Errorf("ioengine: open %s: %w", path, err)
-	}
-	f.Fd = fd
-	how := unix.LOCK_EX
-	if readOnly {
-		how = unix.LOCK_SH
-	}
-	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
-		f.Close()
-		if err == unix.EWOULDBLOCK {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {
+			return nil, err
 		}
-		return nil, fmt.Errorf("ioengine: flock %s: %w", path, err)
+		time.Sleep(lockRetry)
 	}
 	if f.Device {
-		f.ReadFd = fd
+		f.ReadFd = f.Fd
 		if err := f.probeDevice(); err != nil {
 			f.Close()
 			return nil, err
@@ -80,7 +98,35 @@ func OpenFile(path string, readOnly bool) (*File, error) {
 	return f, nil
 }
 
-// probeDevice reads the size and logical/physical block sizes of a device.
+// openLocked opens the descriptor and takes the mode's lock, once.
+func (f *File) openLocked(flags int, mode Mode) error {
+	fd, err := unix.Open(f.Path, flags, 0)
+	if err != nil {
+		if err == unix.EBUSY {
+			return fmt.Errorf("%w: %s: device busy", ErrLocked, f.Path)
+		}
+		return fmt.Errorf("ioengine: open %s: %w", f.Path, err)
+	}
+	if mode == Unlocked {
+		f.Fd = fd
+		return nil
+	}
+	how := unix.LOCK_EX
+	if mode == Shared {
+		how = unix.LOCK_SH
+	}
+	if err := unix.Flock(fd, how|unix.LOCK_NB); err != nil {
+		unix.Close(fd)
+		if err == unix.EWOULDBLOCK {
+			return fmt.Errorf("%w: %s", ErrLocked, f.Path)
+		}
+		return fmt.Errorf("ioengine: flock %s: %w", f.Path, err)
+	}
+	f.Fd = fd
+	return nil
+}
+
+// probeDevice reads the size and logical block size of a device.
 func (f *File) probeDevice() error {
 	var size uint64
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(f.Fd), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); errno != 0 {
@@ -90,11 +136,7 @@ func (f *File) probeDevice() error {
 	if err != nil {
 		return fmt.Errorf("ioengine: BLKSSZGET %s: %w", f.Path, err)
 	}
-	pbs, err := unix.IoctlGetInt(f.Fd, unix.BLKPBSZGET)
-	if err != nil {
-		pbs = lbs
-	}
-	f.Size, f.LogicalBlock, f.PhysicalBlock = int64(size), lbs, pbs
+	f.Size, f.LogicalBlock = int64(size), lbs
 	return nil
 }
 

@@ -22,7 +22,6 @@ const (
 	enterGetEvents = 1 << 0
 
 	opNop   = 0
-	opRead  = 22
 	opWrite = 23
 
 	sqeSize = 64

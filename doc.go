@@ -1,0 +1,96 @@
+// Package nudb is an embedded, append-only key/value store for
+// content-addressed data in the style of NuDB: keys are fixed-size (usually
+// hashes), values are immutable, and there is no update or delete.
+//
+// A store is two files. The data file (a regular file or a raw block device)
+// is the only source of truth: an append-only log of records, each carrying
+// a SHA-256 hash, a timestamp, the hash of the record before it and a
+// durable mark, written with O_DIRECT through io_uring (or pwrite where
+// io_uring is refused). The key file is a memory-mapped hash index that can
+// always be rebuilt from the log; its header holds the extent, written,
+// synced and checkpoint watermarks that tell Open how much of the log was at
+// risk when a process or machine stopped.
+//
+// # Guarantees
+//
+//   - An Insert acknowledged under SyncAlways, or followed by a successful
+//     Sync, survives power loss and is fetchable byte for byte after Open.
+//   - A process crash (kill -9) loses nothing whose Insert returned, in
+//     every SyncMode: the record was written before Insert returned.
+//   - Fetch never returns a value that was not inserted for that key: every
+//     item carries a CRC-32C, every record a hash, and a torn write is
+//     cut off the log on Open, never returned.
+//   - A crash can tear only what was not yet durable, so the durable part of
+//     the log (the key file's synced watermark, or the highest durable mark a
+//     valid record carries) decides what a bad record is: past it, the torn
+//     tail of a crash, cut; inside it, media damage, skipped and reported
+//     (Stats().Recovery, Verify, nudbtool rebuild's exit status), never cut
+//     or written over. Damage loses at most the items of the damaged
+//     records, with or without the key file.
+//   - Open after an unclean stop reads the log after the last checkpoint,
+//     not the whole log; the backward re-check of RecoveryWindow of the
+//     newest records runs after Open returns, as a background scrub.
+//   - Create and Open never write over a file that is not a store's: see
+//     Create and Open for what they refuse.
+//   - A full disk is ErrFull from Insert, never a crash; reads go on and
+//     every acknowledged item stays.
+//
+// # Concurrency
+//
+// A Store is safe for concurrent use. One writer goroutine owns the data
+// file's I/O engine and packs queued inserts into records (group commit);
+// Fetch, FetchFunc, Exists and Visit run in the caller's goroutine, share no
+// lock with the writer's I/O, and are never blocked by a sync. Every call
+// passes a gate that never blocks (a counter per cache line); Close closes
+// the gate and waits for the calls inside it, so a call made from inside
+// another (an Insert or Stats from a Visit callback) during Close returns
+// ErrClosed instead of deadlocking.
+//
+// # Where this departs from DESIGN.md's suggestions, and why
+//
+//   - Reads of a regular data file go through a read-only MAP_SHARED
+//     mapping of it, not a second buffered descriptor: a fetch becomes a
+//     memory copy instead of a pread system call (FetchFunc went from 1.2 to
+//     0.56 µs here). O_DIRECT writes invalidate the cached pages they cover
+//     and readers only read below the written watermark, so the mapping
+//     never shows a stale or half-written record; a fault (a file cut short
+//     by someone else) becomes ErrCorrupt, not a crash. Raw devices keep
+//     aligned O_DIRECT reads.
+//   - Under SyncAlways each record is written with RWF_DSYNC (FUA or a
+//     flush by the kernel) instead of write + fdatasync: one I/O per group
+//     commit, and the data file is grown ahead with zeros so those writes
+//     need no metadata commit (measured: ~180 µs per 4 KiB RWF_DSYNC write
+//     into zeroed space, ~290 µs into fallocated space).
+//   - Bucket pages are 512 bytes, not 4096 (see package keyfile).
+//   - The checkpoint an unclean Open ends with is written by the writer in
+//     the background right after Open returns (see package rebuild).
+//   - The backward walk over RecoveryWindow does not block Open: since the
+//     durable part, not the clock, decides what is cut, the walk only finds
+//     damage early, so it runs as a scrub after Open (Options.WaitScrub
+//     waits for it).
+//   - Open still reads every key-file page header to rebuild the bucket
+//     directory, and sweeps every slot once (keyfile.Repair): DESIGN.md asks
+//     that only the pages changed since the checkpoint be examined. The
+//     sweep runs at memory speed over the mapping; a per-page checkpoint
+//     epoch would remove it and is not built yet.
+//   - The key file grows by fallocate in steps of an eighth of its size,
+//     and the writer reserves, before a record's data is written, the
+//     pages its items could need (keyfile.EnsureRoom): no page is ever
+//     touched through the mapping before its blocks exist.
+//   - The epoch that keeps stale records of a device from passing as the
+//     chain's continuation is bumped on every Open, not only on recoveries
+//     that cut a tail, and is taken from the clock when that is larger:
+//     stale records beyond the end then always carry an older epoch, even
+//     when the key file that could have remembered the last epoch is lost.
+//   - After an idle second, and on Close, the writer appends an empty
+//     "marker" record whose durable mark covers the newest data records,
+//     so that the data file alone proves their durability (Rebuild without
+//     a key file then tells damage in them from a torn tail).
+//   - Where the log breaks inside its durable part and nothing after the
+//     break can be found, the writer goes on after the durable end, with a
+//     record that links to the start of the damaged stretch (a bridge): the
+//     damaged bytes are never written over.
+//
+// The formats, invariants and recovery protocol are those of DESIGN.md; the
+// subpackages datafile, keyfile and rebuild document their parts of it.
+package nudb

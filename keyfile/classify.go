@@ -1,0 +1,98 @@
+package keyfile
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind is what Classify found at a key path.
+type Kind int
+
+// What a key path can hold.
+const (
+	KindMissing Kind = iota // nothing there
+	KindEmpty               // an empty regular file
+	KindKeyFile             // a regular file that starts with the key-file magic
+	KindOther               // anything else: never to be written over
+)
+
+// Classify says what is at path without changing it (and without blocking
+// on a FIFO). Only a missing path, an empty regular file or a key file may
+// become (or be replaced by) a store's key file.
+func Classify(path string) (Kind, error) {
+	st, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return KindMissing, nil
+	}
+	if err != nil {
+		return KindOther, fmt.Errorf("keyfile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return KindOther, nil
+	}
+	if st.Size() == 0 {
+		return KindEmpty, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return KindOther, fmt.Errorf("keyfile: %w", err)
+	}
+	defer f.Close()
+	magic := make([]byte, len(Magic))
+	if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, []byte(Magic)) {
+		return KindOther, nil
+	}
+	return KindKeyFile, nil
+}
+
+// Header is a key file's header page as ReadHeader decodes it.
+type Header struct {
+	Watermarks
+	Checkpoint Checkpoint
+	Size       int64 // the file's size
+}
+
+// ReadHeader reads the header page of the key file at path and checks it
+// against id, without mapping, locking or changing anything: a live
+// writer's watermarks are read as they stand (each word is written whole).
+func ReadHeader(path string, id Identity) (Header, error) {
+	var h Header
+	k, err := Classify(path)
+	switch {
+	case err != nil:
+		return h, err
+	case k == KindMissing || k == KindEmpty:
+		return h, fmt.Errorf("%w: %s", ErrMissing, path)
+	case k == KindOther:
+		return h, fmt.Errorf("%w: %s", ErrNotKeyFile, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return h, fmt.Errorf("keyfile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return h, fmt.Errorf("keyfile: %w", err)
+	}
+	b := make([]byte, PageSize)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return h, fmt.Errorf("%w: header: %v", ErrDamaged, err)
+	}
+	if err := checkIdentity(b, id); err != nil {
+		return h, err
+	}
+	cp, _, ok := latestCheckpoint(b)
+	if !ok {
+		return h, fmt.Errorf("%w: no valid checkpoint", ErrDamaged)
+	}
+	h.Checkpoint, h.Size = cp, st.Size()
+	h.Extent, h.Written, h.Synced = le.Uint64(b[extentOff:]), le.Uint64(b[writtenOff:]), le.Uint64(b[syncedOff:])
+	h.Clean, h.Watermarks.Checkpoint = le.Uint64(b[cleanOff:]) != 0, cp.Offset
+	return h, nil
+}
