@@ -67,11 +67,11 @@ const MaxValueSize = datafile.MaxValueSize
 
 // Options configure Create and Open. A nil *Options means the defaults.
 type Options struct {
-	KeySize        int           // Create: fixed key size in bytes, default 32
-	BlockSize      int           // Create: I/O block size, default 4096; a power of two ≥ the device's logical block size
-	Sync           SyncMode      // SyncAlways (default), SyncInterval, SyncNever
-	SyncInterval   time.Duration // SyncInterval mode: default 1s
-	SyncBytes      int64         // SyncInterval mode: also sync after this many bytes, default 64 MiB
+	KeySize      int           // Create: fixed key size in bytes, default 32
+	BlockSize    int           // Create: I/O block size, default 4096; a power of two ≥ the device's logical block size
+	Sync         SyncMode      // SyncAlways (default), SyncInterval, SyncNever
+	SyncInterval time.Duration // SyncInterval mode: default 1s
+	SyncBytes    int64         // SyncInterval mode: also sync after this many bytes, default 64 MiB
 	// RecoveryWindow is how deep, in record timestamps, the scrub after an
 	// unclean Open re-checks the hashes of the newest records below the
 	// checkpoint (default one minute). It finds damage early; it never
@@ -88,9 +88,9 @@ type Options struct {
 	LockTimeout time.Duration
 	// Logger, when set, hears what recovery and the scrub did (a warning
 	// when they dropped or skipped anything). Nil: nothing is logged.
-	Logger *slog.Logger
-	IOEngine       IOEngine      // IOEngineAuto (default), IOEngineUring, IOEnginePwrite
-	Overwrite      bool          // Create: replace an existing store
+	Logger    *slog.Logger
+	IOEngine  IOEngine // IOEngineAuto (default), IOEngineUring, IOEnginePwrite
+	Overwrite bool     // Create: replace an existing store
 	// MaxRecordSize bounds group commit: items queued together are packed
 	// into records of at most this many bytes (a larger single item gets a
 	// record of its own). Default 1 MiB.

@@ -9,8 +9,8 @@ import (
 
 // Superblock constants.
 const (
-	SuperblockMagic   = "nudbDAT\x01"
-	FormatVersion     = 2
+	SuperblockMagic = "nudbDAT\x01"
+	FormatVersion   = 2
 	// MinBlockSize and MaxBlockSize bound Options.BlockSize.
 	MinBlockSize = 512
 	MaxBlockSize = 1 << 20

@@ -140,19 +140,19 @@ func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error)
 	}
 	rep.BytesRead = w.BytesRead()
 	var settled Report
-	tail, cut := settle(w, floor, g.BlockSize, &settled)
+	tail, cutAt := settle(w, floor, g.BlockSize, &settled)
 	rep.LogEnd, rep.Durable, rep.DamagedRecords = w.Pos(), settled.Durable, settled.DamagedRecords
 	for _, d := range settled.Damaged {
 		rep.damage(d.From, "media damage: %d bytes of durable records lost; the log continues at %d", d.To-d.From, d.To)
 	}
-	if cut != nil {
-		rep.TornAt = cut.At
+	if cutAt > 0 {
+		rep.TornAt = cutAt
 		if rep.Clean {
-			rep.Problem(cut.At, "torn record at %d in a cleanly closed store (%d valid records after it)", cut.At, settled.RecordsDropped)
+			rep.Problem(cutAt, "torn record at %d in a cleanly closed store (%d valid records after it)", cutAt, settled.RecordsDropped)
 		}
 	}
 	if rep.KeyFile {
-		if rep.Clean && tail.End != rep.Written && cut == nil {
+		if rep.Clean && tail.End != rep.Written && cutAt == 0 {
 			rep.Problem(tail.End, "clean store's log ends at %d but written is %d", tail.End, rep.Written)
 		}
 		if rep.LogEnd < rep.Checkpoint && tail.End < rep.Checkpoint {

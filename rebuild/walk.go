@@ -91,45 +91,48 @@ func scanBuffer(g datafile.Geometry) (*ioengine.Arena, []byte, error) {
 // of the log ends at the highest durable mark proven: floor (the key file's
 // synced watermark, when trusted) or the highest mark a valid record of the
 // chain carries. A gap below it is media damage: skipped and reported. The
-// first gap at or past it is the torn tail of a crash: the log ends there
-// and every record the walk found after it is dropped (and counted). A walk
-// that ends inside the durable part, with no continuation in reach, leaves
-// the damaged stretch up to the durable end alone: the next record is
-// written after it, as a bridge (see bridge).
-func settle(w *datafile.Walker, floor int64, blockSize int, rep *Report) (tail Tail, cut *datafile.Gap) {
+// first gap that reaches it is the torn tail of a crash: the log ends there
+// (at the gap, or at the durable end when the gap starts below it) and
+// every record the walk found after it is dropped (and counted). A log
+// that breaks inside its durable part leaves the damaged stretch up to the
+// durable end alone: the next record is written after it, as a bridge. It
+// returns the tail and where the log was cut (0: nowhere).
+func settle(w *datafile.Walker, floor int64, blockSize int, rep *Report) (tail Tail, cutAt int64) {
 	durable := max(floor, w.MaxDurable)
 	rep.Durable = durable
 	tail = Tail{Last: w.Last(), End: w.Pos()}
-	for i := range w.Gaps {
-		g := &w.Gaps[i]
-		if g.At >= durable {
-			cut = g
-			break
-		}
-		rep.DamagedRecords += int(g.Lost())
-		rep.DamagedBytes += g.Next - g.At
+	damaged := func(from, to int64, records int) {
+		rep.DamagedRecords += records
+		rep.DamagedBytes += to - from
 		if len(rep.Damaged) < maxRanges {
-			rep.Damaged = append(rep.Damaged, Range{g.At, g.Next})
+			rep.Damaged = append(rep.Damaged, Range{from, to})
 		}
 	}
-	if cut != nil {
-		rep.TornAt = cut.At
-		rep.RecordsDropped = w.Records - cut.RecordsBefore
-		tail = Tail{Last: cut.Before, End: cut.At}
-		return tail, cut
+	for i := range w.Gaps {
+		g := &w.Gaps[i]
+		if g.Next <= durable {
+			damaged(g.At, g.Next, int(g.Lost()))
+			continue
+		}
+		// The gap reaches past the durable part: what of it lies past
+		// is a torn tail; what lies below is damage, bridged over.
+		rep.RecordsDropped = w.Records - g.RecordsBefore
+		tail = Tail{Last: g.Before, End: g.At}
+		if g.At < durable {
+			damaged(g.At, durable, 1)
+			tail = bridge(tail, durable, g.Before, blockSize)
+		}
+		rep.TornAt = tail.End
+		return tail, tail.End
 	}
 	if tail.End < durable {
 		// The log breaks inside its durable part and nothing after the
 		// break could be found: that stretch is damage, never to be cut
 		// or written over.
-		rep.DamagedRecords++
-		rep.DamagedBytes += durable - tail.End
-		if len(rep.Damaged) < maxRanges {
-			rep.Damaged = append(rep.Damaged, Range{tail.End, durable})
-		}
+		damaged(tail.End, durable, 1)
 		tail = bridge(tail, durable, w.Last(), blockSize)
 	}
-	return tail, nil
+	return tail, 0
 }
 
 // bridge makes the writer go on at end, past a damaged stretch that starts
@@ -161,10 +164,10 @@ func walkAndIndex(s *Store, kf *keyfile.File, w *datafile.Walker, floor int64, r
 		// forged record: nothing about this log can be trusted blindly.
 		return Tail{}, fmt.Errorf("%w: %v", ErrNeedRebuild, err)
 	}
-	tail, cut := settle(w, floor, s.Geom.BlockSize, rep)
-	if cut != nil && rep.RecordsDropped > 0 {
+	tail, cutAt := settle(w, floor, s.Geom.BlockSize, rep)
+	if cutAt > 0 && rep.RecordsDropped > 0 {
 		// Records after the cut were indexed on the way: take them out.
-		r := kf.Repair(cut.At, 1<<62, s.Geom.LogStart())
+		r := kf.Repair(cutAt, 1<<62, s.Geom.LogStart())
 		rep.ItemsIndexed -= r.Dropped
 	}
 	return tail, nil
