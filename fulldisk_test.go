@@ -1,0 +1,127 @@
+package nudb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// smallFS mounts a small filesystem of the given kind ("ext4" on a loop
+// image, or "tmpfs") and unmounts it when the test ends. It skips, with the
+// reason, where that cannot be done.
+func smallFS(t *testing.T, kind string, size int64) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to mount a small filesystem")
+	}
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var cmd *exec.Cmd
+	switch kind {
+	case "tmpfs":
+		cmd = exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", mnt)
+	case "ext4":
+		img := filepath.Join(dir, "fs.img")
+		if err := os.WriteFile(img, nil, 0o644); err != nil || os.Truncate(img, size) != nil {
+			t.Fatal("cannot make the image")
+		}
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
+			t.Skipf("mkfs.ext4: %v: %s", err, out)
+		}
+		cmd = exec.Command("mount", "-o", "loop", img, mnt)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Skipf("mount %s: %v: %s", kind, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", mnt, err, out)
+		}
+	})
+	return mnt
+}
+
+// A full disk is ErrFull from Insert, never a crash: reads go on, every
+// acknowledged item stays, Close succeeds, and with more space the store
+// reopens, verifies and takes inserts again.
+func TestFullDisk(t *testing.T) {
+	for _, fs := range []struct {
+		kind string
+		size int64
+	}{{"ext4", 64 << 20}, {"tmpfs", 48 << 20}} {
+		for _, mode := range []SyncMode{SyncAlways, SyncInterval, SyncNever} {
+			t.Run(fs.kind+"/"+mode.String(), func(t *testing.T) {
+				mnt := smallFS(t, fs.kind, fs.size)
+				// Ballast, freed later to give the store more space.
+				ballast := filepath.Join(mnt, "ballast")
+				if err := os.WriteFile(ballast, make([]byte, 8<<20), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				ts := &testStore{data: filepath.Join(mnt, "data"), key: filepath.Join(mnt, "key"), opts: &Options{Sync: mode}}
+				if err := Create(ts.data, ts.key, nil); err != nil {
+					t.Fatal(err)
+				}
+				ts.reopen(t)
+				var acked []int
+				var err error
+				for i := 0; i < 100000 && err == nil; {
+					if mode == SyncAlways {
+						if err = ts.Insert(testKey(i), fullValue(i)); err == nil {
+							acked = append(acked, i)
+						}
+						i++
+						continue
+					}
+					var b Batch
+					for j := 0; j < 64; j++ {
+						b.Put(testKey(i+j), fullValue(i+j))
+					}
+					if _, err = ts.InsertBatch(&b); err == nil {
+						for j := 0; j < 64; j++ {
+							acked = append(acked, i+j)
+						}
+					}
+					i += 64
+				}
+				if !errors.Is(err, ErrFull) {
+					t.Fatalf("filling the disk: %v, want ErrFull", err)
+				}
+				checkItems(t, ts.Store, acked, fullValue)
+				if err := ts.Close(); err != nil {
+					t.Fatalf("close on a full disk: %v", err)
+				}
+				os.Remove(ballast)
+				ts.reopen(t)
+				checkItems(t, ts.Store, acked, fullValue)
+				if err := ts.Insert(testKey(1<<30), []byte("room again")); err != nil {
+					t.Fatalf("insert after space came back: %v", err)
+				}
+				ts.Close()
+				if rep, err := Verify(ts.data, ts.key, nil); err != nil || !rep.OK() {
+					t.Fatalf("verify: %v %+v", err, rep.Problems)
+				}
+				t.Logf("%d items acknowledged before the disk was full: %v", len(acked), err)
+			})
+		}
+	}
+}
+
+func fullValue(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 3000+i%2000) }
+
+// checkItems fetches every item in idx and compares it with value(i).
+func checkItems(t *testing.T, s *Store, idx []int, value func(int) []byte) {
+	t.Helper()
+	for _, i := range idx {
+		v, err := s.Fetch(testKey(i))
+		if err != nil || !bytes.Equal(v, value(i)) {
+			t.Fatalf("acknowledged item %d: %v", i, err)
+		}
+	}
+}
