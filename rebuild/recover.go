@@ -81,11 +81,12 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	w := datafile.NewWalker(g, s.File, size, buf, cp.Offset, prev, havePrev)
 	floor, oldEnd := cp.Offset, size
 	if wm.Valid() {
-		// Nothing was submitted past extent; everything below synced was
-		// durable. A stale header (power lost before its sector reached
-		// the disk) only makes both smaller, never wrong.
+		// Everything below synced was durable. A stale header (power lost
+		// before its sector reached the disk) only makes it smaller, never
+		// wrong; but then extent is stale too, so the search for the
+		// chain's continuation after a bad record is not stopped at it: a
+		// valid record past it may still prove the bad one durable.
 		floor, oldEnd = int64(wm.Synced), int64(wm.Extent)
-		w.SkipLimit = max(oldEnd, cp.Offset)
 	}
 	w.SearchTo = floor
 	tail, err := walkAndIndex(s, kf, w, floor, &rep, nil)
