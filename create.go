@@ -24,7 +24,7 @@ import (
 // another store, any non-zero byte), is ErrExists unless opts.Overwrite is
 // set. The two paths must name different files. A failed Create leaves
 // nothing behind that it made.
-func Create(dataPath, keyPath string, opts *Options) (err error) {
+func Create(dataPath, keyPath string, opts *Options) (retErr error) {
 	o := opts.withDefaults()
 	if err := o.validate(); err != nil {
 		return err
@@ -50,7 +50,7 @@ func Create(dataPath, keyPath string, opts *Options) (err error) {
 		}
 		f.Close()
 		defer func() {
-			if err != nil {
+			if retErr != nil {
 				os.Remove(dataPath)
 			}
 		}()

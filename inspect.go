@@ -123,6 +123,9 @@ type RebuildReport = rebuild.Report
 // or a key file (else ErrNotStore).
 func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
 	o := opts.withDefaults()
+	if err := checkDistinct(dataPath, keyPath); err != nil {
+		return RebuildReport{}, err
+	}
 	if _, err := checkKeyPath(keyPath); err != nil {
 		return RebuildReport{}, err
 	}
