@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"os"
-	"time"
 
 	"github.com/nudbgo/nudb/benchkit"
 )
@@ -14,7 +13,7 @@ func main() {
 		panic(err)
 	}
 	drivers := []benchkit.Driver{
-		benchkit.Nudb{RecoveryWindow: 50 * time.Millisecond},
+		benchkit.Nudb{},
 		pogrebDriver{}, bboltDriver{}, badgerDriver{}, pebbleDriver{}, gonudbDriver{},
 	}
 	plots := func(fs *flag.FlagSet) func(*benchkit.Report) error {

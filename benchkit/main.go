@@ -42,6 +42,15 @@ func Main(args []string, prefix []string, drivers []Driver, stdout, stderr io.Wr
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if *jsonPath != "" {
+		// Fail now, not after the whole run, if the report cannot be written.
+		f, err := os.OpenFile(*jsonPath, os.O_WRONLY|os.O_CREATE, 0o644)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench: %v\n", err)
+			return 2
+		}
+		f.Close()
+	}
 	cfg := Config{N: 1_000_000, Duration: 10 * time.Second, ChildArgs: prefix,
 		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }}
 	if *quick {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"time"
 
 	"github.com/nudbgo/nudb/benchkit"
 )
@@ -15,6 +14,6 @@ func cmdBench(c *cli, args []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
-	drivers := []benchkit.Driver{benchkit.Nudb{RecoveryWindow: 50 * time.Millisecond}}
+	drivers := []benchkit.Driver{benchkit.Nudb{}}
 	return benchkit.Main(args, []string{exe, "bench"}, drivers, c.stdout, c.stderr, nil)
 }

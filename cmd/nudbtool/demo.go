@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +42,9 @@ func cmdDemo(c *cli, args []string) int {
 	kill := fs.Int("kill-after", 3000, "acknowledged durable inserts before the writer is killed")
 	if !c.parse(fs, args, 0, 0) {
 		return exitUsage
+	}
+	if *items < 1 || *kill < 1 {
+		return c.fail(exitUsage, fmt.Errorf("-items and -kill-after must be positive (got %d and %d)", *items, *kill))
 	}
 	dir, err := os.MkdirTemp("", "nudb-demo-")
 	if err != nil {
@@ -105,8 +109,12 @@ func cmdDemo(c *cli, args []string) int {
 	}
 	rec := s.Stats().Recovery
 	fmt.Fprintf(out, "    reason: %s; rebuilt key file: %v\n", rec.Reason, rec.Rebuilt)
-	fmt.Fprintf(out, "    scanned %d bytes, verified %d records, re-indexed %d items, dropped %d torn records (%d bytes), in %v\n",
-		rec.BytesScanned, rec.RecordsVerified, rec.ItemsIndexed, rec.RecordsDropped, rec.BytesDropped, rec.Duration.Round(time.Microsecond))
+	fmt.Fprintf(out, "    scanned %d bytes, verified %d records, re-indexed %d items, in %v; the durable part of the log ends at %d\n",
+		rec.BytesScanned, rec.RecordsVerified, rec.ItemsIndexed, rec.Duration.Round(time.Microsecond), rec.Durable)
+	if rec.TornAt == 0 && rec.DamagedRecords == 0 {
+		fmt.Fprintln(out, "    nothing torn, nothing damaged")
+	}
+	reportLoss(indent{out}, rec.TornAt, rec.RecordsDropped, rec.BytesDropped, rec.DamagedRecords, rec.DamagedBytes, rec.Damaged)
 
 	step("check every acknowledged insert and the bulk load")
 	missing := 0
@@ -220,4 +228,15 @@ func demoWriter(c *cli, args []string) int {
 	}
 	wg.Wait()
 	return exitOK
+}
+
+// indent prefixes what is written through it with four spaces (one write
+// per line, as reportLoss does).
+type indent struct{ w io.Writer }
+
+func (i indent) Write(p []byte) (int, error) {
+	if _, err := i.w.Write([]byte("    ")); err != nil {
+		return 0, err
+	}
+	return i.w.Write(p)
 }

@@ -76,7 +76,13 @@ func (c *cli) main(args []string) int {
 	}
 	for _, cmd := range commands {
 		if cmd.name == args[0] {
-			return cmd.run(c, args[1:])
+			out := &checkedWriter{w: c.stdout}
+			c.stdout = out
+			code := cmd.run(c, args[1:])
+			if out.err != nil {
+				return c.fail(exitUsage, fmt.Errorf("writing the output: %w", out.err))
+			}
+			return code
 		}
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
@@ -110,6 +116,22 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, min, max int) bool {
 		return false
 	}
 	return true
+}
+
+// checkedWriter remembers the first error of the writes through it, so a
+// full disk or a closed pipe under stdout is an error exit, not a silent 0.
+type checkedWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (c *checkedWriter) Write(p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.err
+	}
+	n, err := c.w.Write(p)
+	c.err = err
+	return n, err
 }
 
 // fail prints err as one sentence and returns the exit code for it.

@@ -25,6 +25,9 @@ func cmdCreate(c *cli, args []string) int {
 	if !c.parse(fs, args, 2, 2) {
 		return exitUsage
 	}
+	if *keySize < 1 || *blockSize < 1 {
+		return c.fail(exitUsage, fmt.Errorf("-key-size and -block-size must be positive (got %d and %d)", *keySize, *blockSize))
+	}
 	err := nudb.Create(fs.Arg(0), fs.Arg(1), &nudb.Options{KeySize: *keySize, BlockSize: *blockSize, Overwrite: *overwrite})
 	if err != nil {
 		return c.fail(exitUsage, err)
@@ -182,17 +185,31 @@ func cmdImport(c *cli, args []string) int {
 	}
 	// Walk first: the total makes the progress bar honest.
 	var files []string
+	skippedLinks := 0
 	var total int64
 	for _, root := range fl.Args()[2:] {
 		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() {
+			switch {
+			case d.Type().IsRegular():
 				if fi, err := d.Info(); err == nil {
 					files = append(files, path)
 					total += fi.Size()
 				}
+			case d.Type()&fs.ModeSymlink != 0:
+				// A link to a regular file is imported as the file; any
+				// other link is said to be skipped, not passed over.
+				if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
+					files = append(files, path)
+					total += fi.Size()
+				} else {
+					fmt.Fprintf(c.stderr, "nudbtool: %s: a link to no regular file; skipped\n", path)
+					skippedLinks++
+				}
+			case !d.IsDir():
+				fmt.Fprintf(c.stderr, "nudbtool: %s: not a regular file; skipped\n", path)
 			}
 			return nil
 		})
@@ -246,7 +263,7 @@ func cmdImport(c *cli, args []string) int {
 	}
 	bar.finish()
 	fmt.Fprintf(c.stdout, "imported %d files (%d bytes), %d already present\n", imported, done, present)
-	if tooBig > 0 {
+	if tooBig > 0 || skippedLinks > 0 {
 		return exitNegative
 	}
 	return exitOK
@@ -258,14 +275,14 @@ func cmdExport(c *cli, args []string) int {
 		return exitUsage
 	}
 	dir := fs.Arg(2)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return c.fail(exitUsage, err)
-	}
 	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
 	if s == nil {
 		return code
 	}
 	defer s.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return c.fail(exitUsage, err)
+	}
 	total := s.Stats().LogEnd
 	bar := c.newProgress("export", total)
 	var n, done int64
@@ -333,8 +350,23 @@ func cmdRebuild(c *cli, args []string) int {
 	rate := float64(rep.BytesScanned) / rep.Duration.Seconds() / 1e6
 	fmt.Fprintf(c.stdout, "rebuilt %s: %d items in %d records, %d bytes read in %v (%.0f MB/s)\n",
 		fs.Arg(1), rep.Items, rep.Records, rep.BytesScanned, rep.Duration.Round(time.Millisecond), rate)
-	if rep.DamagedRecords > 0 {
-		fmt.Fprintf(c.stdout, "skipped %d damaged records (%d bytes); their items are lost\n", rep.DamagedRecords, rep.DamagedBytes)
+	reportLoss(c.stdout, rep.TornAt, rep.RecordsDropped, rep.BytesDropped, rep.DamagedRecords, rep.DamagedBytes, rep.Damaged)
+	if rep.Lost() {
+		return exitNegative
 	}
 	return exitOK
+}
+
+// reportLoss says what recovery or a rebuild dropped or skipped, the same
+// way for rebuild and the demo.
+func reportLoss(w io.Writer, tornAt int64, dropped int, droppedBytes int64, damaged int, damagedBytes int64, ranges []nudb.Range) {
+	if tornAt > 0 {
+		fmt.Fprintf(w, "torn tail cut at %d: %d bytes, %d records that still validated dropped\n", tornAt, droppedBytes, dropped)
+	}
+	if damaged > 0 {
+		fmt.Fprintf(w, "media damage: %d records (%d bytes) skipped; their items are lost, everything after them is kept\n", damaged, damagedBytes)
+		for _, r := range ranges {
+			fmt.Fprintf(w, "  damaged %d..%d\n", r.From, r.To)
+		}
+	}
 }
