@@ -1,5 +1,9 @@
 // Package datafile defines nudb's data file: the superblock, the record
-// format, and the readers that walk the log forwards and backwards.
+// format, and the readers that walk the log: Scanner (forwards, stopping at
+// the first bad record), Walker (forwards, stepping over bad records where
+// the chain provably continues) and ReadRecord (one record at an offset,
+// which is how the backward walk goes, by each record's previous-offset
+// link).
 //
 // # Layout
 //
@@ -8,24 +12,32 @@
 // occupying whole blocks:
 //
 //	header (HeaderSize bytes)  magic, store UID, self offset, sequence,
-//	                           length in blocks, payload length, item count,
-//	                           timestamp, previous record's offset and hash,
+//	                           epoch, length in blocks, payload length,
+//	                           item count, timestamp, previous record's
+//	                           offset, durable mark, previous record's hash,
 //	                           SHA-256 of (header with hash zeroed ‖ payload)
 //	payload                    items: key ‖ value length (u32) ‖ value ‖ CRC-32C(key ‖ value)
-//	zero padding               to the next block boundary
+//	zero padding               to the next block boundary (not hashed)
 //
-// All integers are little endian.
+// All integers are little endian. Each field's offset is a named constant
+// in record.go and superblock.go: they are the on-disk format.
 //
 // # Invariants
 //
-//   - The log is a prefix. A record is valid only if its header names this
-//     store and its own offset, its hash matches, its sequence is the previous
-//     record's plus one and its previous-hash is the previous record's hash.
-//     The log ends at the first record that is not valid; whatever follows is
-//     garbage even if it hashes correctly (stale data on a device, or a later
-//     append that reached the disk before an earlier one).
-//   - Timestamps never decrease along the chain; recovery measures the
-//     at-risk window in them.
+//   - A record is valid only if its header names this store and its own
+//     offset, its hash matches, and it continues the chain: its sequence is
+//     the previous record's plus one, its previous-hash is the previous
+//     record's hash, and its timestamp, epoch and durable mark are not below
+//     the previous record's.
+//   - The durable mark of a record is an offset below which the log was
+//     durable when the record was built. The data file alone therefore
+//     proves what was durable: a bad record below a valid record's mark is
+//     media damage, not a torn tail (see package rebuild). A mark never
+//     reaches past its own record.
+//   - Every session of a writer has an epoch above every epoch before it.
+//     Records beyond the end of the log that a device still holds carry
+//     older epochs, so they never pass as the chain's continuation, even
+//     where a walk steps over damage.
 //   - No block that holds a valid record is written again.
 //   - Every item carries its own CRC-32C, so a single Fetch checks what it
 //     read without hashing the record around it.

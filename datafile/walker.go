@@ -43,6 +43,10 @@ type Walker struct {
 	// file's synced watermark), a long stretch of damage below it is still
 	// stepped over.
 	SearchTo int64
+	// SearchCap, when set, bounds the search for a continuation (except up
+	// to SearchTo): an unclean Open reads at most this far past the end
+	// of the log.
+	SearchCap int64
 	// Gaps lists the bad stretches stepped over, in log order.
 	Gaps []Gap
 	// Records counts the valid records returned.
@@ -142,6 +146,9 @@ func (w *Walker) resync() bool {
 	// block that names this store and its own offset, and continues the
 	// chain, is read and hashed in full.
 	limit := min(max(at+int64(MaxRecordSize(g.KeySize, g.BlockSize)), w.SearchTo), w.size)
+	if w.SearchCap > 0 {
+		limit = min(limit, max(w.SearchCap, w.SearchTo))
+	}
 	half := w.buf[len(w.buf)/2:]
 	step := int64(len(half)) - int64(len(half))%bs
 	for base := at; base < limit; base += step {

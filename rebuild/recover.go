@@ -9,6 +9,13 @@ import (
 	"github.com/nudbgo/nudb/keyfile"
 )
 
+// searchSlack is how far past the extent watermark Recover looks for a
+// record that continues the chain after a bad one (and may prove it
+// durable): the header's extent is exact after a process crash and may be
+// a little stale after a power loss. It bounds, in bytes, what an unclean
+// Open reads past the log.
+const searchSlack = 1 << 20
+
 // Recover brings kf up to date with the data file when a store is opened
 // (see the package doc) and returns where the writer goes on. It costs the
 // log after the checkpoint, not the store's size: the records below the
@@ -87,6 +94,7 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 		// chain's continuation after a bad record is not stopped at it: a
 		// valid record past it may still prove the bad one durable.
 		floor, oldEnd = int64(wm.Synced), int64(wm.Extent)
+		w.SearchCap = max(oldEnd, cp.Offset) + searchSlack
 	}
 	w.SearchTo = floor
 	tail, err := walkAndIndex(s, kf, w, floor, &rep, nil)

@@ -89,6 +89,7 @@ func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error)
 			rep.Problem(0, "watermarks out of order: checkpoint %d, synced %d, written %d, extent %d", cp.Offset, wm.Synced, wm.Written, wm.Extent)
 		} else {
 			floor = int64(wm.Synced)
+			w.SearchCap = max(int64(wm.Extent), cp.Offset) + searchSlack
 		}
 		if !wm.Clean {
 			indexedBelow = cp.Offset
