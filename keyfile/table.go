@@ -227,6 +227,64 @@ func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size in
 	return nil
 }
 
+// Replay re-inserts, after an unclean stop, the entries of the log past the
+// checkpoint: an entry already in its bucket (it reached the disk before
+// the stop) is left as it is, so a process crash costs no page writes, and
+// the table does not split, so the checkpointed geometry stays in force
+// until Repair has swept it (the writer's next insert splits as needed).
+// CutLinks must have run first. Only recovery calls it.
+func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) error {
+	for i := 0; i < n; {
+		f.mu.Lock()
+		for end := min(i+insertBatch, n); i < end; i++ {
+			h, off, size := entry(i)
+			w := packWord(off, size)
+			b := uint32(bucketOf(h, f.buckets))
+			if f.holds(b, h, w) {
+				continue
+			}
+			if err := f.put(b, h, w); err != nil {
+				f.mu.Unlock()
+				return err
+			}
+			f.items++
+		}
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+// holds reports whether bucket b's chain has the entry (h, w).
+func (f *File) holds(b uint32, h, w uint64) bool {
+	for p := f.dir[b]; p != 0; p = f.next(p) {
+		pg := f.page(p)
+		for i, n := 0, int(f.hwm[p]); i < n; i++ {
+			o := slotOff(i)
+			if le.Uint64(pg[o:]) == h && le.Uint64(pg[o+8:]) == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CutLinks clears every overflow link into a page the checkpoint does not
+// know (allocated after it, before a stop), so pages allocated from now on
+// can never be reached through a stale link. It reads every page header and
+// writes only where it cuts.
+func (f *File) CutLinks() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
+		if q := le.Uint32(f.page(p)[8:]); q != 0 && uint64(q) >= f.pages {
+			le.PutUint32(f.page(p)[8:], 0)
+			n++
+		}
+	}
+	return n
+}
+
 func (f *File) insertLocked(h uint64, off int64, size int) error {
 	if err := f.put(uint32(bucketOf(h, f.buckets)), h, packWord(off, size)); err != nil {
 		return err
@@ -383,12 +441,9 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var r RepairReport
-	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
-		if q := le.Uint32(f.page(p)[8:]); q != 0 && uint64(q) >= f.pages {
-			le.PutUint32(f.page(p)[8:], 0)
-			r.CutLinks++
-		}
-	}
+	f.mu.Unlock()
+	r.CutLinks = f.CutLinks()
+	f.mu.Lock()
 	hi, lo := f.addressing()
 	f.sweep(func(b, h, w uint64) bool {
 		off, _ := unpackWord(w)

@@ -27,7 +27,10 @@ const batchBytes = 4 << 20
 // than at one core's). onRecord runs on the caller's goroutine after each
 // record's items are indexed. It returns when next reports the end of the
 // log, or with the first indexing error (the reader is stopped).
-func indexLog(next recordSource, kf *keyfile.File, salt uint64, keySize int, onRecord func(h *datafile.Header, items int)) error {
+// insertFunc adds n index entries (keyfile.File's InsertMany or Replay).
+type insertFunc func(n int, entry func(i int) (h uint64, off int64, size int)) error
+
+func indexLog(next recordSource, insert insertFunc, salt uint64, keySize int, onRecord func(h *datafile.Header, items int)) error {
 	full := make(chan *batch, 2)
 	free := make(chan *batch, 3)
 	for i := 0; i < 3; i++ {
@@ -80,7 +83,7 @@ func indexLog(next recordSource, kf *keyfile.File, salt uint64, keySize int, onR
 				})
 				n = len(entries)
 				if err == nil {
-					err = kf.InsertMany(n, func(j int) (uint64, int64, int) {
+					err = insert(n, func(j int) (uint64, int64, int) {
 						e := &entries[j]
 						return e.Hash, e.Offset, e.Size
 					})

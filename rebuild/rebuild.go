@@ -54,7 +54,7 @@ func Rebuild(s *Store, keyPath string, durable int64, progress Progress) (*keyfi
 	w.SearchTo = durable
 	var lastReport int64
 	reserved := false
-	tail, err := walkAndIndex(s, kf, w, durable, &rep, func(h *datafile.Header, n int) {
+	tail, err := walkAndIndex(s, kf.InsertMany, w, durable, &rep, func(h *datafile.Header, n int) {
 		if done := h.End(g.BlockSize); !reserved && done >= 4<<20 {
 			// Size the table once for the whole log, extrapolated from
 			// the first few MiB, instead of splitting all the way.
@@ -72,7 +72,12 @@ func Rebuild(s *Store, keyPath string, durable int64, progress Progress) (*keyfi
 	}
 	if rep.TornAt > 0 {
 		rep.BytesDropped = w.Pos() - tail.End
+		if rep.RecordsDropped > 0 {
+			// Records after the cut were indexed on the way.
+			kf.Repair(tail.End, 1<<62, g.LogStart())
+		}
 	}
+	rep.ItemsIndexed = int(kf.Stats().Items)
 	if err := finish(s, kf, &rep, tail); err != nil {
 		return fail(err)
 	}

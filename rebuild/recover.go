@@ -83,8 +83,14 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	}
 
 	// Entries at or past the checkpoint may point at records that never
-	// became durable: clear them, and re-index the log from the checkpoint.
-	kf.Repair(cp.Offset, int64(wm.Extent), logStart)
+	// became durable, and overflow links may lead into pages the checkpoint
+	// does not know. The links are cut first, so no page allocated from now
+	// on is reachable through one; the log from the checkpoint is replayed
+	// into the index (entries that reached the disk before the stop are
+	// found and left alone: a process crash costs no page writes); and one
+	// sweep then clears whatever points past the end of the log, and the
+	// stale copies splits left behind.
+	kf.CutLinks()
 	w := datafile.NewWalker(g, s.File, size, buf, cp.Offset, prev, havePrev)
 	floor, oldEnd := cp.Offset, size
 	if wm.Valid() {
@@ -97,10 +103,12 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 		w.SearchCap = max(oldEnd, cp.Offset) + searchSlack
 	}
 	w.SearchTo = floor
-	tail, err := walkAndIndex(s, kf, w, floor, &rep, nil)
+	tail, err := walkAndIndex(s, kf.Replay, w, floor, &rep, nil)
 	if err != nil {
 		return rep, Tail{}, err
 	}
+	kf.Repair(tail.End, int64(wm.Extent), logStart)
+	rep.ItemsIndexed = int(kf.Stats().Items - min(cp.Items, kf.Stats().Items))
 	if rep.TornAt > 0 {
 		rep.BytesDropped = max(oldEnd, w.Pos()) - tail.End
 	}

@@ -147,11 +147,12 @@ func bridge(t Tail, end int64, last datafile.Header, blockSize int) Tail {
 }
 
 // walkAndIndex walks the log with w, indexing every valid record's items
-// into kf (reading and hashing overlap indexing, see indexLog), and then
-// settles the torn-tail/damage question with floor. Index entries of
-// records dropped with a torn tail are removed again.
-func walkAndIndex(s *Store, kf *keyfile.File, w *datafile.Walker, floor int64, rep *Report, onRecord func(h *datafile.Header, items int)) (Tail, error) {
-	err := indexLog(w.Next, kf, s.ID.Salt, s.Geom.KeySize, func(h *datafile.Header, n int) {
+// with insert (reading and hashing overlap indexing, see indexLog), and
+// then settles the torn-tail/damage question with floor. Entries of records
+// dropped with a torn tail were indexed on the way: the caller's Repair at
+// the tail's end removes them.
+func walkAndIndex(s *Store, insert insertFunc, w *datafile.Walker, floor int64, rep *Report, onRecord func(h *datafile.Header, items int)) (Tail, error) {
+	err := indexLog(w.Next, insert, s.ID.Salt, s.Geom.KeySize, func(h *datafile.Header, n int) {
 		rep.ItemsIndexed += n
 		rep.RecordsVerified++
 		if onRecord != nil {
@@ -164,12 +165,7 @@ func walkAndIndex(s *Store, kf *keyfile.File, w *datafile.Walker, floor int64, r
 		// forged record: nothing about this log can be trusted blindly.
 		return Tail{}, fmt.Errorf("%w: %v", ErrNeedRebuild, err)
 	}
-	tail, cutAt := settle(w, floor, s.Geom.BlockSize, rep)
-	if cutAt > 0 && rep.RecordsDropped > 0 {
-		// Records after the cut were indexed on the way: take them out.
-		r := kf.Repair(cutAt, 1<<62, s.Geom.LogStart())
-		rep.ItemsIndexed -= r.Dropped
-	}
+	tail, _ := settle(w, floor, s.Geom.BlockSize, rep)
 	return tail, nil
 }
 
