@@ -253,6 +253,7 @@ func TestCrashStates(t *testing.T) {
 						cut = len(run.events) // the crash after everything
 					}
 					st := crashsim.Materialise(run.events, cut, run.baseData, run.baseKey, run.dataSize, rng)
+					keyfile.ForgetBoot(st.Key) // a power loss reboots the machine
 					tally.torn.Add(int64(st.Torn))
 					tally.dropped.Add(int64(st.Dropped))
 					mixed := int64(st.KeyMixed)

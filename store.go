@@ -185,6 +185,9 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s.kf.AfterMsync = o.afterMsync
+	if id, ok := keyfile.BootID(); ok {
+		s.kf.SetBoot(id)
+	}
 	if err := s.kf.SetClean(false); err != nil {
 		s.kf.Close()
 		return nil, err

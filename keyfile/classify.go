@@ -2,6 +2,7 @@ package keyfile
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -95,4 +96,44 @@ func ReadHeader(path string, id Identity) (Header, error) {
 	h.Extent, h.Written, h.Synced = le.Uint64(b[extentOff:]), le.Uint64(b[writtenOff:]), le.Uint64(b[syncedOff:])
 	h.Clean, h.Watermarks.Checkpoint = le.Uint64(b[cleanOff:]) != 0, cp.Offset
 	return h, nil
+}
+
+// BootID is this machine's boot ID (/proc/sys/kernel/random/boot_id), or
+// false where it cannot be read. Two processes that see the same boot ID
+// share one page cache: a key file left by a crashed process of this boot
+// holds, in the page cache, exactly what that process had mapped.
+func BootID() ([16]byte, bool) {
+	var id [16]byte
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return id, false
+	}
+	h := bytes.ReplaceAll(bytes.TrimSpace(b), []byte("-"), nil)
+	if len(h) != 32 {
+		return id, false
+	}
+	if _, err := hex.Decode(id[:], h); err != nil {
+		return id, false
+	}
+	return id, id != [16]byte{}
+}
+
+// SetBoot records the boot ID of the writer that opens the file; it
+// becomes durable with the next msync of the header (SetClean).
+func (f *File) SetBoot(id [16]byte) { copy(f.mem[bootOff:bootOff+16], id[:]) }
+
+// SameBoot reports whether the file was last opened for writing during
+// this boot: then nothing was lost between the page cache and the disk
+// since (a process crash, not a power loss).
+func (f *File) SameBoot() bool {
+	id, ok := BootID()
+	return ok && string(f.mem[bootOff:bootOff+16]) == string(id[:])
+}
+
+// ForgetBoot clears the boot ID in a key-file image: what a power loss
+// and reboot does to it (the crash simulator's states are such images).
+func ForgetBoot(image []byte) {
+	if len(image) >= bootOff+16 {
+		clear(image[bootOff : bootOff+16])
+	}
 }

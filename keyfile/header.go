@@ -19,6 +19,7 @@ const (
 	writtenOff  = 72
 	syncedOff   = 80
 	cleanOff    = 88
+	bootOff     = 96 // [16]byte boot ID of the machine that last opened the file for writing
 	slotAOff    = 128
 	slotSize    = 128
 	slotCRCOff  = 124

@@ -127,6 +127,10 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("keyfile: mmap %s: %w", path, err)
 	}
+	// Fault the file's pages in at once (one call, batched by the kernel)
+	// rather than one fault per page as Open reads the page headers; on a
+	// kernel without MADV_POPULATE_READ the pages fault in as read.
+	_ = unix.Madvise(mem[:st.Size], unix.MADV_POPULATE_READ)
 	f := &File{path: path, fd: fd, mem: mem, size: st.Size, readOnly: readOnly, id: id}
 	f.bindWatermarks()
 	if err := f.load(); err != nil {

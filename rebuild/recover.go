@@ -107,7 +107,15 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	if err != nil {
 		return rep, Tail{}, err
 	}
-	kf.Repair(tail.End, int64(wm.Extent), logStart)
+	if !(kf.SameBoot() && wm.Valid() && tail.End >= int64(wm.Written) && rep.TornAt == 0) {
+		kf.Repair(tail.End, int64(wm.Extent), logStart)
+	}
+	// Else the stop was a process crash: the page cache holds the key file
+	// exactly as the writer left it, whose header is current, and the
+	// writer indexes a record only once it is below written. The log
+	// reaches written, so no entry points past its end: the sweep would
+	// find nothing to clear. (Stale split copies stay until a checkpoint
+	// after the next split of their bucket; lookups never see them.)
 	rep.ItemsIndexed = int(kf.Stats().Items - min(cp.Items, kf.Stats().Items))
 	if rep.TornAt > 0 {
 		rep.BytesDropped = max(oldEnd, w.Pos()) - tail.End
