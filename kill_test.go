@@ -97,6 +97,9 @@ func TestKillWriter(t *testing.T) {
 						}
 					}
 					rec := s.Stats().Recovery
+					if items := s.Stats().Items; items < uint64(len(acked)) {
+						t.Fatalf("cycle %d: the store counts %d items, %d were acknowledged (recovery %+v)", c, items, len(acked), rec)
+					}
 					if err := s.Close(); err != nil {
 						t.Fatal(err)
 					}

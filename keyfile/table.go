@@ -240,6 +240,9 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 			h, off, size := entry(i)
 			w := packWord(off, size)
 			b := uint32(bucketOf(h, f.buckets))
+			// The checkpoint's count holds the entries below it; this
+			// entry is counted whether it is found or put.
+			f.items++
 			if f.holds(b, h, w) {
 				continue
 			}
@@ -247,7 +250,6 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 				f.mu.Unlock()
 				return err
 			}
-			f.items++
 		}
 		f.mu.Unlock()
 	}
