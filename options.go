@@ -81,6 +81,11 @@ type Options struct {
 	// default it runs in the background and reports to
 	// Stats().Recovery.Scrub and Logger.
 	WaitScrub bool
+	// CheckpointBytes bounds the log past the last checkpoint, which is
+	// what an unclean Open reads and re-indexes: past it the writer
+	// checkpoints (after an fdatasync, in SyncInterval and SyncNever).
+	// Checkpoints also come every ten seconds. Default 64 MiB.
+	CheckpointBytes int64
 	// LockTimeout is how long Open and Create wait for a store that is
 	// open elsewhere before they return ErrLocked: a writer killed a
 	// moment ago holds its file until the kernel has torn down its
@@ -136,6 +141,9 @@ func (o *Options) withDefaults() Options {
 	}
 	if r.InFlight <= 0 {
 		r.InFlight = 4
+	}
+	if r.CheckpointBytes <= 0 {
+		r.CheckpointBytes = 64 << 20
 	}
 	if r.LockTimeout == 0 {
 		r.LockTimeout = 2 * time.Second

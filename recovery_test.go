@@ -49,3 +49,33 @@ func TestUncleanOpenReadsOnlyTheAtRiskWindow(t *testing.T) {
 		})
 	}
 }
+
+// The log past the checkpoint is bounded in bytes in every sync mode, so
+// an unclean Open's work is too.
+func TestCheckpointBytesBoundsTheAtRiskLog(t *testing.T) {
+	ts := newStore(t, &Options{Sync: SyncNever, CheckpointBytes: 1 << 20})
+	var b Batch
+	for i := 0; i < 20000; i++ {
+		b.Put(testKey(i), testValue(i%49+1))
+		if b.Len() == 500 {
+			if _, err := ts.InsertBatch(&b); err != nil {
+				t.Fatal(err)
+			}
+			b.Reset()
+		}
+	}
+	st := ts.Stats()
+	if st.LogEnd-st.Checkpoint > 1<<20+maxInFlightBytes {
+		t.Fatalf("log end %d, checkpoint %d: more than CheckpointBytes past it", st.LogEnd, st.Checkpoint)
+	}
+	ts.shutdown(false)
+	ts.opts = nil
+	ts.reopen(t)
+	if rec := ts.Stats().Recovery; rec.BytesScanned > 1<<20+maxInFlightBytes+(2<<20) {
+		t.Fatalf("unclean open read %d bytes", rec.BytesScanned)
+	}
+}
+
+// maxInFlightBytes is what the writer may have in flight past a
+// checkpoint decision at the defaults (InFlight records of MaxRecordSize).
+const maxInFlightBytes = 4 << 20

@@ -630,11 +630,20 @@ func (w *writer) maintain() {
 	}
 	kf := w.s.kf
 	splits := kf.PendingSplits()
-	// Checkpoint when new synced data has waited long enough (it bounds the
-	// re-indexing an unclean Open does), or when enough split copies wait
-	// to be cleaned (Options.checkpointEvery, checkpointSplits).
 	o := &w.s.opts
-	if (w.synced > kf.Checkpoint().Offset && now.Sub(w.lastCheckpoint) >= o.checkpointEvery) ||
+	// The log past the checkpoint is what an unclean Open reads and
+	// re-indexes: bound it in bytes too. In SyncInterval and SyncNever that
+	// takes a sync first (one fdatasync per CheckpointBytes of log).
+	behind := w.written-kf.Checkpoint().Offset >= o.CheckpointBytes
+	if behind && w.synced < w.written {
+		if w.datasync() != nil {
+			return
+		}
+	}
+	// Checkpoint when new synced data has waited long enough, or is too
+	// much, or when enough split copies wait to be cleaned
+	// (Options.checkpointEvery, checkpointSplits).
+	if (w.synced > kf.Checkpoint().Offset && (now.Sub(w.lastCheckpoint) >= o.checkpointEvery || behind)) ||
 		(splits >= o.checkpointSplits && uint64(splits) >= kf.Stats().Buckets/2) {
 		if err := w.checkpoint(); err != nil {
 			w.fail(err)
