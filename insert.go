@@ -46,10 +46,10 @@ func (s *Store) Insert(key, value []byte) error {
 	op.req = request{key: key, value: value, hash: h, w: &op.w}
 	op.w.remaining.Store(1)
 	op.w.err = nil
-	err := w.addPending(&op.req, func() (bool, error) { return s.exists(op.req.hash, key) })
+	err := s.pending.admit(&op.req, s.indexed)
 	if err == nil {
 		if err = w.enqueue(&op.req); err != nil {
-			w.dropPending([]*request{&op.req})
+			s.pending.drop([]*request{&op.req})
 		} else {
 			<-op.w.done
 			err = op.w.err
@@ -119,7 +119,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 		wt.remaining.Add(int64(len(chunk)))
 		if err := w.enqueue(chunk...); err != nil {
 			wt.remaining.Add(-int64(len(chunk)))
-			w.dropPending(chunk)
+			s.pending.drop(chunk)
 			ptrs = ptrs[:queued]
 			return err
 		}
@@ -128,21 +128,14 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 	}
 	// Check and admit a few dozen items per hold of the pending-set lock.
 	for i := 0; i < len(b.keys) && err == nil; {
-		w.pmu.Lock()
-		for end := min(i+64, len(b.keys)); i < end; i++ {
-			r := &reqs[i]
-			*r = request{key: b.keys[i], value: b.values[i], hash: keyfile.Hash(s.sb.Salt, b.keys[i]), w: wt}
-			err = w.admitLocked(r, func() (bool, error) { return s.exists(r.hash, r.key) })
-			if err == ErrKeyExists {
-				skipped, err = skipped+1, nil
-				continue
-			}
-			if err != nil {
-				break
-			}
-			ptrs = append(ptrs, r)
+		end := min(i+64, len(b.keys))
+		for j := i; j < end; j++ {
+			reqs[j] = request{key: b.keys[j], value: b.values[j], hash: keyfile.Hash(s.sb.Salt, b.keys[j]), w: wt}
 		}
-		w.pmu.Unlock()
+		var n int
+		ptrs, n, err = s.pending.admitRun(reqs[i:end], s.indexed, ptrs)
+		skipped += n
+		i = end
 		if err == nil && len(ptrs)-queued >= batchChunk {
 			err = flush()
 		}
@@ -150,7 +143,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 	if err == nil {
 		err = flush()
 	} else {
-		w.dropPending(ptrs[queued:])
+		s.pending.drop(ptrs[queued:])
 	}
 	wt.ack(nil) // release the batch's own count
 	<-wt.done

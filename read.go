@@ -180,6 +180,10 @@ func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
 	return ErrNotFound
 }
 
+// indexed reports whether r's key is in the index: the pending set's
+// duplicate check (callers are inside the gate).
+func (s *Store) indexed(r *request) (bool, error) { return s.exists(r.hash, r.key) }
+
 // exists reports whether key is in the index (callers are inside the gate).
 func (s *Store) exists(h uint64, key []byte) (bool, error) {
 	err := s.lookup(h, key, nil)

@@ -40,9 +40,8 @@ type Store struct {
 	// has returned (at once when there is none).
 	scrubStop, scrubDone chan struct{}
 
-	// Counters since Open, updated by the writer, read by Stats.
-	records, syncs, bytesWritten, inserts atomic.Uint64
-	dataSize                              atomic.Int64 // the data file's size; the writer grows it
+	pending *pendingSet // requests on their way into the log
+	stats   writerStats // counters since Open, updated by the writer, read by Stats
 }
 
 // Range is a stretch of the data file.
@@ -110,6 +109,18 @@ func (d dataFile) ReadAt(p []byte, off int64) (int, error) { return d.f.ReadAt(p
 func (d dataFile) Size() int64                             { return d.f.Size }
 func (d dataFile) Truncate(n int64) error                  { return d.f.Truncate(n) }
 func (d dataFile) Sync() error                             { return ioengine.Datasync(d.f.Fd) }
+
+// appender adapts the open data file to what the writer appends to.
+type appender struct{ f *ioengine.File }
+
+func (a appender) Size() int64  { return a.f.Size }
+func (a appender) Device() bool { return a.f.Device }
+func (a appender) Grow(size int64, zero []byte) error {
+	if zero != nil {
+		return a.f.GrowZeroed(size, zero)
+	}
+	return a.f.Grow(size)
+}
 
 func rebuildStore(df *ioengine.File, sb datafile.Superblock) *rebuild.Store {
 	return &rebuild.Store{File: dataFile{df}, Geom: sb.Geometry(), ID: identityOf(sb)}
@@ -194,8 +205,20 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 	}
 	s.reads.init(df, s.geom)
 	s.gate.drained = make(chan struct{}, 1)
-	s.dataSize.Store(df.Size)
-	if s.w, err = newWriter(s, tail); err != nil {
+	s.stats.dataSize.Store(df.Size)
+	s.pending = newPendingSet()
+	eng, err := ioengine.New(o.IOEngine.kind(), df.Fd, 2*o.InFlight)
+	if err != nil {
+		s.reads.free()
+		s.kf.Close()
+		return nil, fmt.Errorf("nudb: I/O engine: %w", err)
+	}
+	cfg := writerConfigOf(&s.opts, s.geom)
+	cfg.engineName = eng.Name()
+	if o.wrapEngine != nil {
+		eng = o.wrapEngine(eng)
+	}
+	if s.w, err = newWriter(cfg, eng, s.kf, appender{df}, &s.stats, s.pending, tail); err != nil {
 		s.reads.free()
 		s.kf.Close()
 		return nil, err
@@ -265,7 +288,7 @@ func (s *Store) recover(keyPath string) (rebuild.Tail, error) {
 func (s *Store) setRecovery(rep rebuild.Report, start time.Time) {
 	s.recovery = recoveryStats(rep)
 	s.recovery.Duration = time.Since(start)
-	s.records.Store(rep.Records)
+	s.stats.records.Store(rep.Records)
 }
 
 func recoveryStats(rep rebuild.Report) RecoveryStats {
@@ -352,8 +375,8 @@ func (s *Store) Stats() Stats {
 	s.recMu.Lock()
 	rec := s.recovery
 	s.recMu.Unlock()
-	st := Stats{Records: s.records.Load(), Syncs: s.syncs.Load(), Inserts: s.inserts.Load(),
-		BytesWritten: s.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.engineName}
+	st := Stats{Records: s.stats.records.Load(), Syncs: s.stats.syncs.Load(), Inserts: s.stats.inserts.Load(),
+		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.engineName}
 	c, ok := s.gate.enter(0, &s.closed)
 	if !ok {
 		return st
@@ -363,7 +386,7 @@ func (s *Store) Stats() Stats {
 	wm := s.kf.Watermarks()
 	st.Items, st.Buckets, st.LoadFactor = ts.Items, ts.Buckets, ts.LoadFactor
 	st.Extent, st.Written, st.Synced, st.Checkpoint = int64(wm.Extent), int64(wm.Written), int64(wm.Synced), wm.Checkpoint
-	st.LogEnd, st.DataSize, st.KeyFileSize = int64(wm.Written), s.dataSize.Load(), s.kf.Size()
+	st.LogEnd, st.DataSize, st.KeyFileSize = int64(wm.Written), s.stats.dataSize.Load(), s.kf.Size()
 	return st
 }
 

@@ -65,25 +65,94 @@ const (
 	growChunkZeroed = 8 << 20
 )
 
+// The writer's protocol, in one place.
+//
+// Insert and InsertBatch admit requests into the pending set (pendingSet:
+// no pending request and no index entry may have the key) and queue them
+// (enqueue). The writer goroutine moves the queue to its backlog, packs the
+// backlog into records (group commit: while records are in flight, a new
+// one is written only when the backlog fills a whole record), reserves room
+// in the index for the record's entries, advances extent, and submits the
+// write (RWF_DSYNC under SyncAlways). A reaper goroutine waits for the
+// engine's completions and hands them back. Completed records retire in log
+// order: written (and, with RWF_DSYNC, synced) advance over them, their
+// entries enter the index, and only then are their inserts acknowledged and
+// their requests dropped from the pending set. A failed write or sync stops
+// the writer (ErrStopped): nothing after it is acknowledged.
+//
+// Lock order: the store's gate (entering never blocks) → pendingSet.mu →
+// the key file's table lock (the duplicate check's lookup, which also reads
+// the data file) → writer.qmu. The writer goroutine takes the table lock
+// (index inserts) and pendingSet.mu (settling) one at a time, never nested.
+
+// writerIndex is what the writer needs of the key file.
+type writerIndex interface {
+	SetExtent(int64)
+	SetWritten(int64)
+	SetSynced(int64)
+	EnsureRoom(items int) error
+	InsertMany(n int, entry func(i int) (h uint64, off int64, size int)) error
+	Checkpoint() keyfile.Checkpoint
+	WriteCheckpoint(keyfile.Checkpoint) error
+	PendingSplits() int
+	Stats() keyfile.TableStats
+	Sync() error
+}
+
+// appendTarget is the data file the writer appends to and grows.
+type appendTarget interface {
+	Size() int64
+	Device() bool
+	// Grow allocates the file up to size bytes; with zero (a buffer of
+	// zeros) it also writes the new space, for durable writes that then
+	// need no metadata commit.
+	Grow(size int64, zero []byte) error
+}
+
+// writerStats are the counters the writer keeps for Stats.
+type writerStats struct {
+	records, syncs, bytesWritten, inserts atomic.Uint64
+	dataSize                              atomic.Int64 // the data file's size as the writer grew it
+}
+
+// writerConfig is what the writer takes from the options and the store's
+// geometry.
+type writerConfig struct {
+	geom                datafile.Geometry
+	mode                SyncMode
+	maxRecord, inFlight int
+	syncInterval        time.Duration
+	syncBytes           int64
+	checkpointEvery     time.Duration
+	checkpointSplits    int
+	checkpointBytes     int64
+	engineName          string
+}
+
+func writerConfigOf(o *Options, g datafile.Geometry) writerConfig {
+	return writerConfig{geom: g, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize), inFlight: o.InFlight,
+		syncInterval: o.SyncInterval, syncBytes: o.SyncBytes, checkpointEvery: o.checkpointEvery,
+		checkpointSplits: o.checkpointSplits, checkpointBytes: o.CheckpointBytes}
+}
+
 // writer owns the data file's I/O engine. Producers queue requests; the
 // writer goroutine packs them into records, keeps several in flight,
 // advances the watermarks in DESIGN.md's order, indexes completed records
-// and acknowledges their waiters.
+// and acknowledges their waiters (see the protocol above).
 type writer struct {
-	s          *Store
+	cfg        writerConfig
 	eng        ioengine.Engine
 	engineName string
-	mode       SyncMode
-	maxRecord  int
+	index      writerIndex
+	file       appendTarget
+	stats      *writerStats
+	pending    *pendingSet
 
 	qmu      sync.Mutex // guards queue, stopping, failed
 	queue    []*request
 	stopping bool
 	failed   error
 	wake     chan struct{}
-
-	pmu     sync.Mutex // guards pending
-	pending map[uint64]*request
 
 	syncReq chan chan error
 	stopReq chan bool
@@ -108,7 +177,6 @@ type writer struct {
 	backlog, spare []*request
 	free           []*slot
 	inflight       []*slot // in submission order
-	comps          []ioengine.Completion
 	nextID         uint64
 	nextOff        int64
 	epoch          uint64          // this session's epoch, in every record it writes
@@ -124,19 +192,13 @@ type writer struct {
 	err            error // the failure that stopped the store
 }
 
-func newWriter(s *Store, tail rebuild.Tail) (*writer, error) {
-	o := s.opts
-	eng, err := ioengine.New(o.IOEngine.kind(), s.df.Fd, 2*o.InFlight)
-	if err != nil {
-		return nil, fmt.Errorf("nudb: I/O engine: %w", err)
-	}
-	name := eng.Name()
-	if o.wrapEngine != nil {
-		eng = o.wrapEngine(eng)
-	}
-	g := s.geom
+// newWriter makes the writer that goes on after tail. It owns eng from
+// now on (and closes it when it stops).
+func newWriter(cfg writerConfig, eng ioengine.Engine, index writerIndex, file appendTarget, stats *writerStats,
+	pending *pendingSet, tail rebuild.Tail) (*writer, error) {
+	g := cfg.geom
 	slotSize := datafile.MaxRecordSize(g.KeySize, g.BlockSize)
-	arena, err := ioengine.NewArena(slotSize * o.InFlight)
+	arena, err := ioengine.NewArena(slotSize * cfg.inFlight)
 	if err != nil {
 		eng.Close()
 		return nil, err
@@ -144,12 +206,11 @@ func newWriter(s *Store, tail rebuild.Tail) (*writer, error) {
 	// Recovery leaves the log's end in the tail and the checkpoint at or
 	// below it; a checkpoint behind the end is written at once (below).
 	end, last := tail.End, tail.Last
-	w := &writer{s: s, eng: eng, engineName: name, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize),
-		wake: make(chan struct{}, 1), pending: make(map[uint64]*request),
-		syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1), exited: make(chan struct{}),
-		submitted: make(chan struct{}, o.InFlight), completions: make(chan ioengine.Completion, o.InFlight),
-		reaperDone: make(chan struct{}),
-		arena:      arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
+	w := &writer{cfg: cfg, eng: eng, engineName: cfg.engineName, index: index, file: file, stats: stats, pending: pending,
+		wake: make(chan struct{}, 1), syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1),
+		exited: make(chan struct{}), submitted: make(chan struct{}, cfg.inFlight),
+		completions: make(chan ioengine.Completion, cfg.inFlight), reaperDone: make(chan struct{}),
+		arena: arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
 		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
 		lastSync: time.Now(), lastCheckpoint: time.Now(), lastSubmit: time.Now(),
 		// Every session writes under an epoch above any before it, so a
@@ -157,7 +218,7 @@ func newWriter(s *Store, tail rebuild.Tail) (*writer, error) {
 		// as the continuation of the chain; the clock makes that hold even
 		// when the key file that saw the last epoch is lost.
 		epoch: max(last.Epoch+1, uint64(time.Now().UnixNano()))}
-	if end > s.kf.Checkpoint().Offset {
+	if end > index.Checkpoint().Offset {
 		w.lastCheckpoint = time.Time{} // checkpoint on the writer's first round
 	}
 	w.ops.New = func() any {
@@ -165,7 +226,7 @@ func newWriter(s *Store, tail rebuild.Tail) (*writer, error) {
 		op.w.done = make(chan struct{}, 1)
 		return op
 	}
-	for i := 0; i < o.InFlight; i++ {
+	for i := 0; i < cfg.inFlight; i++ {
 		w.free = append(w.free, &slot{buf: arena.Bytes()[i*slotSize : (i+1)*slotSize]})
 	}
 	return w, nil
@@ -191,58 +252,6 @@ func (w *writer) enqueue(reqs ...*request) error {
 	default:
 	}
 	return nil
-}
-
-// addPending registers r in the pending set unless its key is pending or
-// indexed already; exists checks the index. Holding pmu across both checks
-// is what makes racing inserts of one key admit exactly one.
-func (w *writer) addPending(r *request, exists func() (bool, error)) error {
-	w.pmu.Lock()
-	defer w.pmu.Unlock()
-	return w.admitLocked(r, exists)
-}
-
-// admitLocked is addPending with pmu held by the caller.
-func (w *writer) admitLocked(r *request, exists func() (bool, error)) error {
-	for p := w.pending[r.hash]; p != nil; p = p.nextSame {
-		if string(p.key) == string(r.key) {
-			return ErrKeyExists
-		}
-	}
-	ok, err := exists()
-	if err != nil {
-		return err
-	}
-	if ok {
-		return ErrKeyExists
-	}
-	r.nextSame = w.pending[r.hash]
-	w.pending[r.hash] = r
-	return nil
-}
-
-// dropPending removes requests from the pending set (after indexing, or on failure).
-func (w *writer) dropPending(reqs []*request) {
-	w.pmu.Lock()
-	for _, r := range reqs {
-		pp := w.pending[r.hash]
-		if pp == r {
-			if r.nextSame == nil {
-				delete(w.pending, r.hash)
-			} else {
-				w.pending[r.hash] = r.nextSame
-			}
-		} else {
-			for p := pp; p != nil; p = p.nextSame {
-				if p.nextSame == r {
-					p.nextSame = r.nextSame
-					break
-				}
-			}
-		}
-		r.nextSame = nil
-	}
-	w.pmu.Unlock()
 }
 
 // run is the writer goroutine.
@@ -321,8 +330,8 @@ func (w *writer) reaper() {
 }
 
 func (w *writer) tickEvery() time.Duration {
-	if w.mode == SyncInterval {
-		return min(w.s.opts.SyncInterval, time.Second)
+	if w.cfg.mode == SyncInterval {
+		return min(w.cfg.syncInterval, time.Second)
 	}
 	return time.Second
 }
@@ -332,7 +341,7 @@ func (w *writer) backlogFillsRecord() bool {
 	n := datafile.HeaderSize
 	for _, r := range w.backlog {
 		n += datafile.ItemSize(len(r.key), len(r.value))
-		if n >= w.maxRecord {
+		if n >= w.cfg.maxRecord {
 			return true
 		}
 	}
@@ -360,7 +369,7 @@ func (w *writer) submitRecord() {
 	b := w.builder
 	n := 0
 	for _, r := range w.backlog {
-		if !b.Fits(len(r.value), w.maxRecord) {
+		if !b.Fits(len(r.value), w.cfg.maxRecord) {
 			break
 		}
 		sl.pos = append(sl.pos, b.Add(r.key, r.value))
@@ -372,7 +381,7 @@ func (w *writer) submitRecord() {
 	w.backlog = w.backlog[:rest]
 	// Room in the key file for every entry this record could add, before
 	// a byte of it is written: a full disk fails the record, not the index.
-	if err := w.s.kf.EnsureRoom(len(sl.reqs)); err != nil {
+	if err := w.index.EnsureRoom(len(sl.reqs)); err != nil {
 		w.finishSlot(sl, spaceError(err))
 		return
 	}
@@ -384,7 +393,7 @@ func (w *writer) submitRecord() {
 // mark lets the data file alone prove their durability (see the package
 // doc).
 func (w *writer) needsMarker() bool {
-	return w.last.Items > 0 && w.synced >= w.last.End(w.s.geom.BlockSize) && w.last.Durable < w.synced &&
+	return w.last.Items > 0 && w.synced >= w.last.End(w.cfg.geom.BlockSize) && w.last.Durable < w.synced &&
 		len(w.inflight) == 0 && len(w.backlog) == 0 && len(w.free) > 0 && w.err == nil
 }
 
@@ -407,7 +416,7 @@ func (w *writer) takeSlot() *slot {
 // carries the durable mark) and submits its write.
 func (w *writer) submit(sl *slot) {
 	b := w.builder
-	size := int64(datafile.RecordSize(b.PayloadLen(), w.s.geom.BlockSize))
+	size := int64(datafile.RecordSize(b.PayloadLen(), w.cfg.geom.BlockSize))
 	off := w.nextOff
 	if err := w.ensureSpace(off + size); err != nil {
 		w.finishSlot(sl, err)
@@ -420,8 +429,8 @@ func (w *writer) submit(sl *slot) {
 	w.nextID++
 	sl.id = w.nextID
 	// extent first: no record may reach past it once submitted.
-	w.s.kf.SetExtent(off + size)
-	if err := w.eng.SubmitWrite(sl.id, rec, off, w.mode == SyncAlways); err != nil {
+	w.index.SetExtent(off + size)
+	if err := w.eng.SubmitWrite(sl.id, rec, off, w.cfg.mode == SyncAlways); err != nil {
 		w.fail(err)
 		w.finishSlot(sl, w.err)
 		return
@@ -446,21 +455,20 @@ func spaceError(err error) error {
 // device. When the disk cannot hold a whole growth step it grows by just
 // what the record needs, so the store fills the disk down to one record.
 func (w *writer) ensureSpace(end int64) error {
-	df := w.s.df
+	f := w.file
 	if end > keyfile.MaxOffset {
 		// An index entry holds a 48-bit item offset.
 		return fmt.Errorf("%w: record ending at %d is past the index's 256 TiB limit", ErrFull, end)
 	}
-	if end <= df.Size {
+	if end <= f.Size() {
 		return nil
 	}
-	if df.Device {
-		return fmt.Errorf("%w: record ending at %d, device holds %d bytes", ErrFull, end, df.Size)
+	if f.Device() {
+		return fmt.Errorf("%w: record ending at %d, device holds %d bytes", ErrFull, end, f.Size())
 	}
-	grow := func(target int64) error {
-		if w.mode != SyncAlways {
-			return df.Grow(target)
-		}
+	var zero []byte
+	step := max(growChunkMin, f.Size()/8)
+	if w.cfg.mode == SyncAlways {
 		// Durable writes are latency bound: zeroed space saves a metadata
 		// commit on every one of them (see ioengine.File.GrowZeroed).
 		if w.zero == nil {
@@ -469,20 +477,16 @@ func (w *writer) ensureSpace(end int64) error {
 				return err
 			}
 		}
-		return df.GrowZeroed(target, w.zero.Bytes())
+		zero, step = w.zero.Bytes(), growChunkZeroed
 	}
-	step := max(growChunkMin, df.Size/8)
-	if w.mode == SyncAlways {
-		step = growChunkZeroed
-	}
-	err := grow(end + step)
+	err := f.Grow(end+step, zero)
 	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
-		err = grow(end)
+		err = f.Grow(end, zero)
 	}
 	if err != nil {
 		return spaceError(err)
 	}
-	w.s.dataSize.Store(df.Size)
+	w.stats.dataSize.Store(f.Size())
 	return nil
 }
 
@@ -523,25 +527,25 @@ func (w *writer) retire(sl *slot) {
 		w.finishSlot(sl, w.err)
 		return
 	}
-	end := sl.hdr.End(w.s.geom.BlockSize)
+	end := sl.hdr.End(w.cfg.geom.BlockSize)
 	size := end - sl.hdr.Offset
 	w.written, w.lastWritten = end, sl.hdr
-	w.s.kf.SetWritten(end)
-	if w.mode == SyncAlways {
+	w.index.SetWritten(end)
+	if w.cfg.mode == SyncAlways {
 		w.synced, w.lastSynced = end, sl.hdr
-		w.s.kf.SetSynced(end)
-		w.s.syncs.Add(1)
+		w.index.SetSynced(end)
+		w.stats.syncs.Add(1)
 	} else {
 		w.unsyncedBytes += size
 	}
 	base := sl.hdr.Offset + datafile.HeaderSize
-	ierr := w.s.kf.InsertMany(len(sl.reqs), func(i int) (uint64, int64, int) {
+	ierr := w.index.InsertMany(len(sl.reqs), func(i int) (uint64, int64, int) {
 		r := sl.reqs[i]
 		return r.hash, base + int64(sl.pos[i]), len(r.value)
 	})
-	w.s.records.Add(1)
-	w.s.inserts.Add(uint64(len(sl.reqs)))
-	w.s.bytesWritten.Add(uint64(size))
+	w.stats.records.Add(1)
+	w.stats.inserts.Add(uint64(len(sl.reqs)))
+	w.stats.bytesWritten.Add(uint64(size))
 	if ierr != nil {
 		w.fail(fmt.Errorf("nudb: indexing: %w", ierr))
 	}
@@ -558,7 +562,7 @@ func (w *writer) finishSlot(sl *slot, err error) {
 // settle takes requests out of the pending set and acknowledges them with
 // err (nil: written).
 func (w *writer) settle(reqs []*request, err error) {
-	w.dropPending(reqs)
+	w.pending.drop(reqs)
 	for _, r := range reqs {
 		r.w.ack(err)
 	}
@@ -600,8 +604,8 @@ func (w *writer) datasync() error {
 		return w.err
 	}
 	w.synced, w.lastSynced = w.written, w.lastWritten
-	w.s.kf.SetSynced(w.synced)
-	w.s.syncs.Add(1)
+	w.index.SetSynced(w.synced)
+	w.stats.syncs.Add(1)
 	w.unsyncedBytes = 0
 	w.lastSync = time.Now()
 	return nil
@@ -619,8 +623,8 @@ func (w *writer) maintain() {
 		return
 	}
 	now := time.Now()
-	if w.mode == SyncInterval && w.written > w.synced &&
-		(now.Sub(w.lastSync) >= w.s.opts.SyncInterval || w.unsyncedBytes >= w.s.opts.SyncBytes) {
+	if w.cfg.mode == SyncInterval && w.written > w.synced &&
+		(now.Sub(w.lastSync) >= w.cfg.syncInterval || w.unsyncedBytes >= w.cfg.syncBytes) {
 		if w.datasync() != nil {
 			return
 		}
@@ -628,13 +632,13 @@ func (w *writer) maintain() {
 	if w.needsMarker() && now.Sub(w.lastSubmit) >= w.tickEvery() {
 		w.submitMarker()
 	}
-	kf := w.s.kf
+	kf := w.index
 	splits := kf.PendingSplits()
-	o := &w.s.opts
+	o := &w.cfg
 	// The log past the checkpoint is what an unclean Open reads and
 	// re-indexes: bound it in bytes too. In SyncInterval and SyncNever that
 	// takes a sync first (one fdatasync per CheckpointBytes of log).
-	behind := w.written-kf.Checkpoint().Offset >= o.CheckpointBytes
+	behind := w.written-kf.Checkpoint().Offset >= o.checkpointBytes
 	if behind && w.synced < w.written {
 		if w.datasync() != nil {
 			return
@@ -654,7 +658,7 @@ func (w *writer) maintain() {
 // checkpoint makes the index durable up to the synced watermark.
 func (w *writer) checkpoint() error {
 	w.lastCheckpoint = time.Now()
-	return w.s.kf.WriteCheckpoint(rebuild.CheckpointFor(w.lastSynced, w.synced))
+	return w.index.WriteCheckpoint(rebuild.CheckpointFor(w.lastSynced, w.synced))
 }
 
 // finish runs when the store closes. clean: write everything queued, sync,
@@ -709,7 +713,7 @@ func (w *writer) finish(clean bool) error {
 	if err := w.checkpoint(); err != nil {
 		return err
 	}
-	return w.s.kf.Sync()
+	return w.index.Sync()
 }
 
 // failQueued fails every request queued or in the backlog with err.
