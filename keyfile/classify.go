@@ -81,7 +81,7 @@ func ReadHeader(path string, id Identity) (Header, error) {
 	if err != nil {
 		return h, fmt.Errorf("keyfile: %w", err)
 	}
-	b := make([]byte, PageSize)
+	b := make([]byte, HeaderSize)
 	if _, err := io.ReadFull(f, b); err != nil {
 		return h, fmt.Errorf("%w: header: %v", ErrDamaged, err)
 	}

@@ -14,10 +14,15 @@
 //
 // # Layout
 //
-// Page 0 is the header. Its first 512-byte sector holds the identity (magic,
+// Words: a "page" is always a 512-byte unit of the table (BucketSize), a
+// bucket page or an overflow page; the "header" is the first HeaderSize
+// (4 KiB) bytes, which the pages follow (the first page is page 8).
+//
+// The header's first 512-byte sector holds the identity (magic,
 // version, key size, store UID, salt, block size, a CRC of those), the
 // watermarks extent, written, synced and clean as 8-byte aligned words that
-// are only ever written with atomic stores, and two checkpoint slots (A/B,
+// are only ever written with atomic stores, the boot ID of the last writer
+// (see SameBoot), and two checkpoint slots (A/B,
 // each with a generation and a CRC; the valid one with the highest
 // generation wins, so a checkpoint caught half written by page writeback
 // leaves the previous one in force).

@@ -10,9 +10,11 @@ import (
 
 // Format constants.
 const (
-	Magic    = "nudbKEY\x01"
-	Version  = 1
-	PageSize = 4096
+	Magic   = "nudbKEY\x01"
+	Version = 1
+	// HeaderSize is the size of the header at the start of the file
+	// (4 KiB); the table's 512-byte pages (BucketSize) follow it.
+	HeaderSize = 4096
 
 	identCRCOff = 48
 	extentOff   = 64
@@ -65,13 +67,13 @@ func (id Identity) encode(b []byte) {
 	copy(b[16:32], id.UID[:])
 	le.PutUint64(b[32:], id.Salt)
 	le.PutUint32(b[40:], uint32(id.BlockSize))
-	le.PutUint32(b[44:], PageSize)
+	le.PutUint32(b[44:], HeaderSize)
 	le.PutUint32(b[identCRCOff:], crc32.Checksum(b[:identCRCOff], castagnoli))
 }
 
 // checkIdentity compares the header page with want.
 func checkIdentity(b []byte, want Identity) error {
-	if len(b) < PageSize {
+	if len(b) < HeaderSize {
 		return fmt.Errorf("%w: %d bytes", ErrDamaged, len(b))
 	}
 	if !bytes.Equal(b[:8], []byte(Magic)) {
@@ -81,7 +83,7 @@ func checkIdentity(b []byte, want Identity) error {
 	if crc32.Checksum(b[:identCRCOff], castagnoli) != le.Uint32(b[identCRCOff:]) {
 		return fmt.Errorf("%w: header CRC mismatch", ErrDamaged)
 	}
-	if v := le.Uint32(b[8:]); v != Version || le.Uint32(b[44:]) != PageSize {
+	if v := le.Uint32(b[8:]); v != Version || le.Uint32(b[44:]) != HeaderSize {
 		return fmt.Errorf("%w: version %d", ErrDamaged, v)
 	}
 	var got Identity

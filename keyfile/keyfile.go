@@ -20,7 +20,7 @@ type File struct {
 	path     string
 	fd       int
 	mem      []byte // the whole reserved mapping; bytes past size are not touched
-	size     int64  // file size, a multiple of PageSize
+	size     int64  // file size, a multiple of HeaderSize
 	readOnly bool
 	id       Identity
 
@@ -45,7 +45,7 @@ type File struct {
 // Classify has said it is one). logStart is the data-file offset of the
 // first record.
 func Create(path string, id Identity, logStart int64) error {
-	buf := make([]byte, PageSize+BucketSize)
+	buf := make([]byte, HeaderSize+BucketSize)
 	id.encode(buf)
 	le := leWords(buf)
 	le(extentOff, uint64(logStart))
@@ -54,7 +54,7 @@ func Create(path string, id Identity, logStart int64) error {
 	le(cleanOff, 1)
 	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: headerPages + 1}
 	cp.encode(buf[slotAOff:])
-	initPage(buf[PageSize:], kindBucket, 0)
+	initPage(buf[HeaderSize:], kindBucket, 0)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("keyfile: create: %w", err)
@@ -115,7 +115,7 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("%w: %s is empty", ErrMissing, path)
 	}
-	if st.Size < PageSize+BucketSize || st.Size%BucketSize != 0 || st.Size > reserve {
+	if st.Size < HeaderSize+BucketSize || st.Size%BucketSize != 0 || st.Size > reserve {
 		unix.Close(fd)
 		if k, _ := Classify(path); k != KindKeyFile {
 			return nil, fmt.Errorf("%w: %s", ErrNotKeyFile, path)
@@ -150,10 +150,10 @@ func (f *File) bindWatermarks() {
 
 // load checks the header and loads the table at the checkpointed geometry.
 func (f *File) load() error {
-	if err := checkIdentity(f.mem[:PageSize], f.id); err != nil {
+	if err := checkIdentity(f.mem[:HeaderSize], f.id); err != nil {
 		return err
 	}
-	cp, slot, ok := latestCheckpoint(f.mem[:PageSize])
+	cp, slot, ok := latestCheckpoint(f.mem[:HeaderSize])
 	if !ok {
 		return fmt.Errorf("%w: no valid checkpoint", ErrDamaged)
 	}
@@ -215,7 +215,7 @@ func (f *File) SetClean(clean bool) error {
 		v = 1
 	}
 	f.clean.Store(v)
-	return f.msync(f.mem[:PageSize])
+	return f.msync(f.mem[:HeaderSize])
 }
 
 // Sync msyncs every page in use.
@@ -250,7 +250,7 @@ func (f *File) WriteCheckpoint(cp Checkpoint) error {
 	slot := 1 - f.cpSlot
 	cp.encode(f.mem[slotAOff+slot*slotSize:])
 	f.mu.Unlock()
-	if err := f.msync(f.mem[:PageSize]); err != nil {
+	if err := f.msync(f.mem[:HeaderSize]); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -289,11 +289,11 @@ func (f *File) grow(p uint64) error {
 	if need > reserve {
 		return fmt.Errorf("%w: index larger than %d bytes", ErrNoSpace, int64(reserve))
 	}
-	n := max(need, f.size+max(f.size/8, 64*PageSize))
-	n = min((n+PageSize-1)/PageSize*PageSize, reserve)
+	n := max(need, f.size+max(f.size/8, 64*HeaderSize))
+	n = min((n+HeaderSize-1)/HeaderSize*HeaderSize, reserve)
 	err := f.allocate(n)
 	if errors.Is(err, unix.ENOSPC) {
-		err = f.allocate((need + PageSize - 1) / PageSize * PageSize)
+		err = f.allocate((need + HeaderSize - 1) / HeaderSize * HeaderSize)
 	}
 	return err
 }

@@ -138,11 +138,11 @@ func FuzzOpen(f *testing.F) {
 		f.Fatal(err)
 	}
 	b, _ := os.ReadFile(seed)
-	f.Add(b[:PageSize], b[PageSize:])
+	f.Add(b[:HeaderSize], b[HeaderSize:])
 	f.Fuzz(func(t *testing.T, hdr, page []byte) {
-		buf := make([]byte, 2*PageSize)
+		buf := make([]byte, 2*HeaderSize)
 		copy(buf, hdr)
-		copy(buf[PageSize:], page)
+		copy(buf[HeaderSize:], page)
 		path := filepath.Join(t.TempDir(), "key")
 		os.WriteFile(path, buf, 0o644)
 		g, err := Open(path, testIdentity(), false)
@@ -167,12 +167,12 @@ func FuzzHeader(f *testing.F) {
 	b, _ := os.ReadFile(seed)
 	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		mem := make([]byte, max(PageSize+BucketSize, (len(b)+BucketSize-1)/BucketSize*BucketSize))
+		mem := make([]byte, max(HeaderSize+BucketSize, (len(b)+BucketSize-1)/BucketSize*BucketSize))
 		copy(mem, b)
-		if checkIdentity(mem[:PageSize], testIdentity()) != nil {
+		if checkIdentity(mem[:HeaderSize], testIdentity()) != nil {
 			return
 		}
-		cp, _, ok := latestCheckpoint(mem[:PageSize])
+		cp, _, ok := latestCheckpoint(mem[:HeaderSize])
 		if !ok || checkGeometry(cp, int64(len(mem))) != nil {
 			return
 		}

@@ -12,7 +12,7 @@ import (
 const (
 	// BucketSize is the size of a bucket or overflow page.
 	BucketSize   = 512
-	headerPages  = PageSize / BucketSize // the header occupies the first 4096 bytes
+	headerPages  = HeaderSize / BucketSize // the header occupies the first 4096 bytes
 	kindBucket   = 1
 	kindOverflow = 2
 	pageHeader   = 16
