@@ -3,6 +3,7 @@ package keyfile
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"math/bits"
 )
 
@@ -110,7 +111,7 @@ func (t *table) load(mem []byte, buckets, pages uint64) error {
 		if p == 0 {
 			return fmt.Errorf("%w: bucket %d has no page", ErrDamaged, b)
 		}
-		for q := p; q != 0; q = t.next(q) {
+		for q := range t.chain(p) {
 			if seen[q] || (q != p && t.kind(q) != kindOverflow) {
 				return fmt.Errorf("%w: overflow chain of bucket %d revisits page %d", ErrDamaged, b, q)
 			}
@@ -123,22 +124,29 @@ func (t *table) load(mem []byte, buckets, pages uint64) error {
 	return nil
 }
 
-// addressing returns the linear-hashing masks for the current bucket count:
-// a hash h lives in bucket h&hi, or h&lo when that is past the last bucket.
-func (t *table) addressing() (hi, lo uint64) {
-	n := uint64(1) << (63 - bits.LeadingZeros64(t.buckets))
-	return 2*n - 1, n - 1
+// chain yields the pages of the overflow chain that starts at page p (a
+// bucket's page): the one walk of a chain every reader and writer uses.
+func (t *table) chain(p uint32) iter.Seq[uint32] {
+	return func(yield func(uint32) bool) {
+		for q := p; q != 0; q = t.next(q) {
+			if !yield(q) {
+				return
+			}
+		}
+	}
 }
+
+// home is the bucket hash h lives in under the current geometry.
+func (t *table) home(h uint64) uint64 { return bucketOf(h, t.buckets) }
 
 // sweep visits every slot of every chain once: it clears the entries drop
 // selects (counting them), and recomputes the page hints and the counts of
 // live and stale entries. It is the one full pass over the table that
 // opening a store pays.
 func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
-	hi, lo := t.addressing()
 	t.items, t.stale = 0, 0
 	for b, p := range t.dir {
-		for q := p; q != 0; q = t.next(q) {
+		for q := range t.chain(p) {
 			pg := t.page(q)
 			hint, hwm := uint8(SlotsPerPage), uint8(0)
 			for i := 0; i < SlotsPerPage; i++ {
@@ -155,11 +163,7 @@ func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 					continue
 				}
 				hwm = uint8(i + 1)
-				home := h & hi
-				if home >= t.buckets {
-					home = h & lo
-				}
-				if home == uint64(b) {
+				if t.home(h) == uint64(b) {
 					t.items++
 				} else {
 					t.stale++
@@ -181,7 +185,7 @@ type Candidate struct {
 // reads each candidate item and compares keys. No I/O happens under the lock.
 func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
 	l := f.mu.rlockFor(h)
-	for p := f.dir[bucketOf(h, f.buckets)]; p != 0; p = f.next(p) {
+	for p := range f.chain(f.dir[f.home(h)]) {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
 			o := slotOff(i)
@@ -239,7 +243,7 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 		for end := min(i+insertBatch, n); i < end; i++ {
 			h, off, size := entry(i)
 			w := packWord(off, size)
-			b := uint32(bucketOf(h, f.buckets))
+			b := uint32(f.home(h))
 			// The checkpoint's count holds the entries below it; this
 			// entry is counted whether it is found or put.
 			f.items++
@@ -258,7 +262,7 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 
 // holds reports whether bucket b's chain has the entry (h, w).
 func (f *File) holds(b uint32, h, w uint64) bool {
-	for p := f.dir[b]; p != 0; p = f.next(p) {
+	for p := range f.chain(f.dir[b]) {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
 			o := slotOff(i)
@@ -288,7 +292,7 @@ func (f *File) CutLinks() int {
 }
 
 func (f *File) insertLocked(h uint64, off int64, size int) error {
-	if err := f.put(uint32(bucketOf(h, f.buckets)), h, packWord(off, size)); err != nil {
+	if err := f.put(uint32(f.home(h)), h, packWord(off, size)); err != nil {
 		return err
 	}
 	f.items++
@@ -377,10 +381,10 @@ func (f *File) splitOne() error {
 	}
 	f.dir = append(f.dir, p)
 	f.buckets++
-	for q := f.dir[s]; q != 0; q = f.next(q) {
+	for q := range f.chain(f.dir[s]) {
 		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
 			h, w := f.slot(q, i)
-			if w != 0 && bucketOf(h, f.buckets) == nb {
+			if w != 0 && f.home(h) == nb {
 				if err := f.put(uint32(nb), h, w); err != nil {
 					return err
 				}
@@ -396,7 +400,7 @@ func (f *File) splitOne() error {
 // checkpoint. Called with mu held, after the new geometry is durable.
 func (f *File) cleanSplit() {
 	for _, s := range f.split {
-		n := f.clearWhere(s, func(h, w uint64) bool { return bucketOf(h, f.buckets) != uint64(s) })
+		n := f.clearWhere(s, func(h, w uint64) bool { return f.home(h) != uint64(s) })
 		f.stale -= uint64(n)
 	}
 	f.split = f.split[:0]
@@ -406,7 +410,7 @@ func (f *File) cleanSplit() {
 // and returns how many it cleared.
 func (f *File) clearWhere(b uint32, drop func(h, w uint64) bool) int {
 	n := 0
-	for q := f.dir[b]; q != 0; q = f.next(q) {
+	for q := range f.chain(f.dir[b]) {
 		pg := f.page(q)
 		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
 			o := slotOff(i)
@@ -446,15 +450,10 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	f.mu.Unlock()
 	r.CutLinks = f.CutLinks()
 	f.mu.Lock()
-	hi, lo := f.addressing()
 	f.sweep(func(b, h, w uint64) bool {
 		off, _ := unpackWord(w)
-		home := h & hi
-		if home >= f.buckets {
-			home = h & lo
-		}
 		switch {
-		case home != b:
+		case f.home(h) != b:
 			r.Stale++
 			return true
 		case off >= cut || off < logStart:
@@ -485,10 +484,10 @@ func (f *File) Scan(fn func(e Entry) error) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	for b, p := range f.dir {
-		for q := p; q != 0; q = f.next(q) {
+		for q := range f.chain(p) {
 			for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
 				h, w := f.slot(q, i)
-				if w == 0 || bucketOf(h, f.buckets) != uint64(b) {
+				if w == 0 || f.home(h) != uint64(b) {
 					continue
 				}
 				off, size := unpackWord(w)
