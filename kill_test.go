@@ -1,7 +1,6 @@
 package nudb
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/nudbgo/nudb/datafile"
+	"github.com/nudbgo/nudb/internal/killchild"
 )
 
 // killValue is the value the writer child inserts for item i.
@@ -121,32 +120,9 @@ func killChildAfter(t *testing.T, data, key string, mode SyncMode, writers, star
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
 	cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
 		"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START="+strconv.Itoa(start), "NUDB_WRITERS="+strconv.Itoa(writers))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
+	acked, err := killchild.Run(cmd, n)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var acked []int
-	sc := bufio.NewScanner(out)
-	killed := false
-	for sc.Scan() {
-		i, err := strconv.Atoi(sc.Text())
-		if err != nil {
-			continue // a line cut by the kill
-		}
-		acked = append(acked, i)
-		if len(acked) == n && !killed {
-			cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-	}
-	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("writer child exited by itself: %v: %s", err, stderr.String())
 	}
 	return acked
 }

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/internal/killchild"
 )
 
 // Nudb is the driver for nudb itself.
@@ -77,12 +77,8 @@ func (Nudb) WaitUnlocked(path, dir string) error {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		data = path
 	}
-	f, err := os.Open(data)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	_, err := killchild.WaitUnlocked(data)
+	return err
 }
 
 type nudbDB struct {

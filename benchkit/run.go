@@ -3,6 +3,7 @@ package benchkit
 import (
 	"bufio"
 	"fmt"
+	"github.com/nudbgo/nudb/internal/killchild"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -303,28 +303,13 @@ func crashWorkload(d Driver, v Variant, cfg Config, rep *Report, base int, name 
 	args := append(append([]string(nil), cfg.ChildArgs[1:]...), "-crash-child", d.Name(), v.Engine, v.Target, path, dir, strconv.Itoa(cfg.N))
 	cmd := exec.Command(cfg.ChildArgs[0], args...)
 	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
+	// The child prints the running count of acknowledged items; it dies
+	// halfway through its load.
+	counts, err := killchild.RunUntil(cmd, func(c []int) bool { return c[len(c)-1] >= cfg.N/2 })
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(out)
-	acked, killed := 0, false
-	for sc.Scan() {
-		if n, err := strconv.Atoi(sc.Text()); err == nil {
-			acked = n
-		}
-		if acked >= cfg.N/2 && !killed {
-			cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-	}
-	cmd.Wait()
-	if !killed {
-		return fmt.Errorf("the writer finished before it was killed (%d items)", acked)
-	}
+	acked := counts[len(counts)-1]
 	if u, ok := d.(Unlocker); ok {
 		if err := u.WaitUnlocked(path, dir); err != nil {
 			return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -12,10 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/internal/killchild"
 )
 
 // demoWriterVerb is the hidden verb the demo runs in a child process: the
@@ -153,44 +152,11 @@ func cmdDemo(c *cli, args []string) int {
 }
 
 // runDemoWriter starts the writer child (exe demo-writer), kills it after
-// n acknowledged inserts and returns the indexes it acknowledged.
+// n acknowledged inserts and returns the indexes it acknowledged. The
+// store is opened right after, as a supervisor would: Open waits out the
+// dead writer's lock itself.
 func runDemoWriter(exe, data, key string, start, n int) ([]int, error) {
-	cmd := exec.Command(exe, demoWriterVerb, data, key, strconv.Itoa(start))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	var acked []int
-	killed := false
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		i, err := strconv.Atoi(sc.Text())
-		if err != nil {
-			continue
-		}
-		acked = append(acked, i)
-		if len(acked) >= n && !killed {
-			cmd.Process.Signal(syscall.SIGKILL)
-			killed = true
-		}
-	}
-	cmd.Wait()
-	if !killed {
-		return nil, fmt.Errorf("the writer exited by itself: %s", stderr.String())
-	}
-	// The killed process's io_uring is torn down asynchronously and holds
-	// the data file (and its lock) for a moment: wait for the lock.
-	f, err := os.Open(data)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return acked, syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+	return killchild.Run(exec.Command(exe, demoWriterVerb, data, key, strconv.Itoa(start)), n)
 }
 
 // demoWriter is the child: it inserts from 16 goroutines under SyncAlways
