@@ -401,7 +401,9 @@ func (f *File) splitOne() error {
 func (f *File) cleanSplit() {
 	for _, s := range f.split {
 		n := f.clearWhere(s, func(h, w uint64) bool { return f.home(h) != uint64(s) })
-		f.stale -= uint64(n)
+		// Stale copies left by a session before a clean open were never
+		// counted (that open does not sweep): the count cannot go below 0.
+		f.stale -= min(f.stale, uint64(n))
 	}
 	f.split = f.split[:0]
 }
