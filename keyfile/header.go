@@ -16,15 +16,35 @@ const (
 	// (4 KiB); the table's 512-byte pages (BucketSize) follow it.
 	HeaderSize = 4096
 
-	identCRCOff = 48
-	extentOff   = 64
-	writtenOff  = 72
-	syncedOff   = 80
-	cleanOff    = 88
-	bootOff     = 96 // [16]byte boot ID of the machine that last opened the file for writing
-	slotAOff    = 128
-	slotSize    = 128
-	slotCRCOff  = 124
+	// The identity, in the header's first sector (part of the format).
+	idMagicOff      = 0  // [8]byte Magic
+	idVersionOff    = 8  // u32 Version
+	idKeySizeOff    = 12 // u32
+	idUIDOff        = 16 // [16]byte the store's UID
+	idSaltOff       = 32 // u64
+	idBlockSizeOff  = 40 // u32
+	idHeaderSizeOff = 44 // u32 HeaderSize
+	identCRCOff     = 48 // u32 CRC-32C of the bytes before it
+	extentOff       = 64
+	writtenOff      = 72
+	syncedOff       = 80
+	cleanOff        = 88
+	bootOff         = 96 // [16]byte boot ID of the machine that last opened the file for writing
+	slotAOff        = 128
+	slotSize        = 128
+	slotCRCOff      = 124
+	// A checkpoint slot, field by field (part of the format).
+	cpGenOff        = 0   // u64 generation, increasing; 0: an empty slot
+	cpOffsetOff     = 8   // u64 log offset below which everything is indexed
+	cpLastOffsetOff = 16  // u64 the record ending there
+	cpLastSeqOff    = 24  // u64 its sequence number
+	cpLastTimeOff   = 32  // u64 its timestamp
+	cpLastHashOff   = 40  // [32]byte its hash
+	cpBucketsOff    = 72  // u64 table geometry
+	cpPagesOff      = 80  // u64
+	cpItemsOff      = 88  // u64 entries in the table
+	cpRecordsOff    = 96  // u64 records below the offset
+	cpReservedOff   = 104 // reserved, zero, up to slotCRCOff
 )
 
 var (
@@ -61,13 +81,13 @@ type Identity struct {
 
 func (id Identity) encode(b []byte) {
 	le := binary.LittleEndian
-	copy(b[0:8], Magic)
-	le.PutUint32(b[8:], Version)
-	le.PutUint32(b[12:], uint32(id.KeySize))
-	copy(b[16:32], id.UID[:])
-	le.PutUint64(b[32:], id.Salt)
-	le.PutUint32(b[40:], uint32(id.BlockSize))
-	le.PutUint32(b[44:], HeaderSize)
+	copy(b[idMagicOff:idMagicOff+8], Magic)
+	le.PutUint32(b[idVersionOff:], Version)
+	le.PutUint32(b[idKeySizeOff:], uint32(id.KeySize))
+	copy(b[idUIDOff:idUIDOff+16], id.UID[:])
+	le.PutUint64(b[idSaltOff:], id.Salt)
+	le.PutUint32(b[idBlockSizeOff:], uint32(id.BlockSize))
+	le.PutUint32(b[idHeaderSizeOff:], HeaderSize)
 	le.PutUint32(b[identCRCOff:], crc32.Checksum(b[:identCRCOff], castagnoli))
 }
 
@@ -76,21 +96,21 @@ func checkIdentity(b []byte, want Identity) error {
 	if len(b) < HeaderSize {
 		return fmt.Errorf("%w: %d bytes", ErrDamaged, len(b))
 	}
-	if !bytes.Equal(b[:8], []byte(Magic)) {
+	if !bytes.Equal(b[idMagicOff:idMagicOff+8], []byte(Magic)) {
 		return fmt.Errorf("%w: bad magic", ErrNotKeyFile)
 	}
 	le := binary.LittleEndian
 	if crc32.Checksum(b[:identCRCOff], castagnoli) != le.Uint32(b[identCRCOff:]) {
 		return fmt.Errorf("%w: header CRC mismatch", ErrDamaged)
 	}
-	if v := le.Uint32(b[8:]); v != Version || le.Uint32(b[44:]) != HeaderSize {
+	if v := le.Uint32(b[idVersionOff:]); v != Version || le.Uint32(b[idHeaderSizeOff:]) != HeaderSize {
 		return fmt.Errorf("%w: version %d", ErrDamaged, v)
 	}
 	var got Identity
-	got.KeySize = int(le.Uint32(b[12:]))
-	copy(got.UID[:], b[16:32])
-	got.Salt = le.Uint64(b[32:])
-	got.BlockSize = int(le.Uint32(b[40:]))
+	got.KeySize = int(le.Uint32(b[idKeySizeOff:]))
+	copy(got.UID[:], b[idUIDOff:idUIDOff+16])
+	got.Salt = le.Uint64(b[idSaltOff:])
+	got.BlockSize = int(le.Uint32(b[idBlockSizeOff:]))
 	if got != want {
 		return ErrForeign
 	}
@@ -115,16 +135,16 @@ type Checkpoint struct {
 func (c *Checkpoint) encode(b []byte) {
 	le := binary.LittleEndian
 	clear(b[:slotSize])
-	le.PutUint64(b[0:], c.Gen)
-	le.PutUint64(b[8:], uint64(c.Offset))
-	le.PutUint64(b[16:], uint64(c.LastOffset))
-	le.PutUint64(b[24:], c.LastSeq)
-	le.PutUint64(b[32:], uint64(c.LastTime))
-	copy(b[40:72], c.LastHash[:])
-	le.PutUint64(b[72:], c.Buckets)
-	le.PutUint64(b[80:], c.Pages)
-	le.PutUint64(b[88:], c.Items)
-	le.PutUint64(b[96:], c.Records)
+	le.PutUint64(b[cpGenOff:], c.Gen)
+	le.PutUint64(b[cpOffsetOff:], uint64(c.Offset))
+	le.PutUint64(b[cpLastOffsetOff:], uint64(c.LastOffset))
+	le.PutUint64(b[cpLastSeqOff:], c.LastSeq)
+	le.PutUint64(b[cpLastTimeOff:], uint64(c.LastTime))
+	copy(b[cpLastHashOff:cpLastHashOff+32], c.LastHash[:])
+	le.PutUint64(b[cpBucketsOff:], c.Buckets)
+	le.PutUint64(b[cpPagesOff:], c.Pages)
+	le.PutUint64(b[cpItemsOff:], c.Items)
+	le.PutUint64(b[cpRecordsOff:], c.Records)
 	le.PutUint32(b[slotCRCOff:], crc32.Checksum(b[:slotCRCOff], castagnoli))
 }
 
@@ -134,16 +154,16 @@ func decodeCheckpoint(b []byte) (Checkpoint, bool) {
 	if crc32.Checksum(b[:slotCRCOff], castagnoli) != le.Uint32(b[slotCRCOff:]) {
 		return c, false
 	}
-	c.Gen = le.Uint64(b[0:])
-	c.Offset = int64(le.Uint64(b[8:]))
-	c.LastOffset = int64(le.Uint64(b[16:]))
-	c.LastSeq = le.Uint64(b[24:])
-	c.LastTime = int64(le.Uint64(b[32:]))
-	copy(c.LastHash[:], b[40:72])
-	c.Buckets = le.Uint64(b[72:])
-	c.Pages = le.Uint64(b[80:])
-	c.Items = le.Uint64(b[88:])
-	c.Records = le.Uint64(b[96:])
+	c.Gen = le.Uint64(b[cpGenOff:])
+	c.Offset = int64(le.Uint64(b[cpOffsetOff:]))
+	c.LastOffset = int64(le.Uint64(b[cpLastOffsetOff:]))
+	c.LastSeq = le.Uint64(b[cpLastSeqOff:])
+	c.LastTime = int64(le.Uint64(b[cpLastTimeOff:]))
+	copy(c.LastHash[:], b[cpLastHashOff:cpLastHashOff+32])
+	c.Buckets = le.Uint64(b[cpBucketsOff:])
+	c.Pages = le.Uint64(b[cpPagesOff:])
+	c.Items = le.Uint64(b[cpItemsOff:])
+	c.Records = le.Uint64(b[cpRecordsOff:])
 	return c, c.Gen != 0
 }
 

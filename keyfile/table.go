@@ -16,8 +16,18 @@ const (
 	headerPages  = HeaderSize / BucketSize // the header occupies the first 4096 bytes
 	kindBucket   = 1
 	kindOverflow = 2
-	pageHeader   = 16
-	slotBytes    = 16
+	// A page: a 16-byte header, then slots. These offsets are part of the
+	// on-disk format.
+	pageKindOff   = 0  // u32 kindBucket or kindOverflow
+	pageBucketOff = 4  // u32 the bucket a bucket page holds
+	pageNextOff   = 8  // u32 the next overflow page of the chain (0: none)
+	pageReserved  = 12 // u32 reserved, zero
+	pageHeader    = 16
+	// A slot: the key's salted hash, then the packed offset/size word
+	// (zero: the slot is empty).
+	slotHashOff = 0 // u64
+	slotWordOff = 8 // u64 item offset << 16 | value-size hint
+	slotBytes   = 16
 	// SlotsPerPage is the number of entries a bucket page holds.
 	SlotsPerPage = (BucketSize - pageHeader) / slotBytes
 	// LoadFactor is the fill of bucket pages the table grows to keep.
@@ -43,8 +53,8 @@ type table struct {
 
 func initPage(p []byte, kind uint32, bucket uint32) {
 	clear(p[:BucketSize])
-	le.PutUint32(p[0:], kind)
-	le.PutUint32(p[4:], bucket)
+	le.PutUint32(p[pageKindOff:], kind)
+	le.PutUint32(p[pageBucketOff:], bucket)
 }
 
 func (t *table) page(p uint32) []byte {
@@ -52,12 +62,12 @@ func (t *table) page(p uint32) []byte {
 	return t.mem[o : o+BucketSize : o+BucketSize]
 }
 
-func (t *table) kind(p uint32) uint32 { return le.Uint32(t.page(p)[0:]) }
+func (t *table) kind(p uint32) uint32 { return le.Uint32(t.page(p)[pageKindOff:]) }
 
 // next is the overflow page after p; links past the page count (pages
 // allocated after the checkpoint in force) read as the end of the chain.
 func (t *table) next(p uint32) uint32 {
-	q := le.Uint32(t.page(p)[8:])
+	q := le.Uint32(t.page(p)[pageNextOff:])
 	if uint64(q) >= t.pages {
 		return 0
 	}
@@ -70,7 +80,7 @@ func slotOff(i int) int { return pageHeader + i*slotBytes }
 // A zero word is an empty slot.
 func (t *table) slot(p uint32, i int) (uint64, uint64) {
 	b := t.page(p)[slotOff(i):]
-	return le.Uint64(b[0:]), le.Uint64(b[8:])
+	return le.Uint64(b[slotHashOff:]), le.Uint64(b[slotWordOff:])
 }
 
 func packWord(off int64, size int) uint64 {
@@ -96,7 +106,7 @@ func (t *table) load(mem []byte, buckets, pages uint64) error {
 	for p := uint32(headerPages); uint64(p) < pages; p++ {
 		switch t.kind(p) {
 		case kindBucket:
-			b := le.Uint32(t.page(p)[4:])
+			b := le.Uint32(t.page(p)[pageBucketOff:])
 			if uint64(b) >= buckets || t.dir[b] != 0 {
 				return fmt.Errorf("%w: page %d claims bucket %d", ErrDamaged, p, b)
 			}
@@ -151,10 +161,10 @@ func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 			hint, hwm := uint8(SlotsPerPage), uint8(0)
 			for i := 0; i < SlotsPerPage; i++ {
 				o := slotOff(i)
-				h, w := le.Uint64(pg[o:]), le.Uint64(pg[o+8:])
+				h, w := le.Uint64(pg[o+slotHashOff:]), le.Uint64(pg[o+slotWordOff:])
 				if w != 0 && drop != nil && drop(uint64(b), h, w) {
-					le.PutUint64(pg[o+8:], 0)
-					le.PutUint64(pg[o:], 0)
+					le.PutUint64(pg[o+slotWordOff:], 0)
+					le.PutUint64(pg[o+slotHashOff:], 0)
 					cleared++
 					w = 0
 				}
@@ -189,8 +199,8 @@ func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
 			o := slotOff(i)
-			if le.Uint64(pg[o:]) == h {
-				if w := le.Uint64(pg[o+8:]); w != 0 {
+			if le.Uint64(pg[o+slotHashOff:]) == h {
+				if w := le.Uint64(pg[o+slotWordOff:]); w != 0 {
 					off, size := unpackWord(w)
 					dst = append(dst, Candidate{off, size})
 				}
@@ -266,7 +276,7 @@ func (f *File) holds(b uint32, h, w uint64) bool {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
 			o := slotOff(i)
-			if le.Uint64(pg[o:]) == h && le.Uint64(pg[o+8:]) == w {
+			if le.Uint64(pg[o+slotHashOff:]) == h && le.Uint64(pg[o+slotWordOff:]) == w {
 				return true
 			}
 		}
@@ -283,8 +293,8 @@ func (f *File) CutLinks() int {
 	defer f.mu.Unlock()
 	n := 0
 	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
-		if q := le.Uint32(f.page(p)[8:]); q != 0 && uint64(q) >= f.pages {
-			le.PutUint32(f.page(p)[8:], 0)
+		if q := le.Uint32(f.page(p)[pageNextOff:]); q != 0 && uint64(q) >= f.pages {
+			le.PutUint32(f.page(p)[pageNextOff:], 0)
 			n++
 		}
 	}
@@ -326,13 +336,13 @@ func (f *File) put(b uint32, h, w uint64) error {
 			pg := f.page(p)
 			for i := int(f.hint[p]); i < SlotsPerPage; i++ {
 				o := slotOff(i)
-				if le.Uint64(pg[o+8:]) != 0 {
+				if le.Uint64(pg[o+slotWordOff:]) != 0 {
 					continue
 				}
 				// Hash before the occupancy word: a slot caught half
 				// written is empty or carries a hash no lookup matches.
-				le.PutUint64(pg[o:], h)
-				le.PutUint64(pg[o+8:], w)
+				le.PutUint64(pg[o+slotHashOff:], h)
+				le.PutUint64(pg[o+slotWordOff:], w)
 				f.hint[p] = uint8(i + 1)
 				f.hwm[p] = max(f.hwm[p], uint8(i+1))
 				return nil
@@ -345,7 +355,7 @@ func (f *File) put(b uint32, h, w uint64) error {
 			if q, err = f.allocPage(kindOverflow, 0); err != nil {
 				return err
 			}
-			le.PutUint32(f.page(p)[8:], q)
+			le.PutUint32(f.page(p)[pageNextOff:], q)
 		}
 		p = q
 	}
@@ -416,12 +426,12 @@ func (f *File) clearWhere(b uint32, drop func(h, w uint64) bool) int {
 		pg := f.page(q)
 		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
 			o := slotOff(i)
-			h, w := le.Uint64(pg[o:]), le.Uint64(pg[o+8:])
+			h, w := le.Uint64(pg[o+slotHashOff:]), le.Uint64(pg[o+slotWordOff:])
 			if w == 0 || !drop(h, w) {
 				continue
 			}
-			le.PutUint64(pg[o+8:], 0)
-			le.PutUint64(pg[o:], 0)
+			le.PutUint64(pg[o+slotWordOff:], 0)
+			le.PutUint64(pg[o+slotHashOff:], 0)
 			f.hint[q] = min(f.hint[q], uint8(i))
 			n++
 		}
