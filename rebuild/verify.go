@@ -20,7 +20,7 @@ type Problem struct {
 
 // VerifyReport is the result of Verify.
 type VerifyReport struct {
-	Clean          bool      `json:"clean"`           // the store was closed cleanly
+	Clean          bool      `json:"clean"`           // the key file says the store was closed cleanly (false without one)
 	KeyFile        bool      `json:"key_file"`        // the key file was usable and checked
 	LogEnd         int64     `json:"log_end"`         // end of the valid log
 	Durable        int64     `json:"durable"`         // end of the durable part, as proven
@@ -72,7 +72,7 @@ func (r *VerifyReport) damage(off int64, format string, args ...any) {
 func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error) {
 	g := s.Geom
 	size := s.File.Size()
-	rep := VerifyReport{Clean: true}
+	var rep VerifyReport // Clean only with a key file that says so
 	// Entries indexed below this offset must match the log exactly.
 	indexedBelow := int64(1<<62 - 1)
 	var floor int64

@@ -317,7 +317,7 @@ func cmdVerify(c *cli, args []string) int {
 	} else {
 		fmt.Fprintf(c.stdout, "records %d, items %d, index entries %d, log end %d, %d bytes read\n",
 			rep.Records, rep.Items, rep.IndexEntries, rep.LogEnd, rep.BytesRead)
-		if !rep.Clean {
+		if rep.KeyFile && !rep.Clean {
 			fmt.Fprintf(c.stdout, "not closed cleanly: %d items past the checkpoint are not indexed yet (Open indexes them)\n", rep.Unindexed)
 		}
 		for _, p := range rep.Problems {
