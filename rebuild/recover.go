@@ -24,11 +24,9 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	start := time.Now()
 	var rep Report
 	g := s.Geom
-	bs := int64(g.BlockSize)
-	size := s.File.Size()
 	cp, wm := kf.Checkpoint(), kf.Watermarks()
-	logStart := g.LogStart()
-	if cp.Offset < logStart || cp.Offset%bs != 0 || cp.Offset > size || (cp.Offset > logStart && cp.LastOffset >= cp.Offset) {
+	if cp.Offset < g.LogStart() || cp.Offset%int64(g.BlockSize) != 0 || cp.Offset > s.File.Size() ||
+		(cp.Offset > g.LogStart() && cp.LastOffset >= cp.Offset) {
 		return rep, Tail{}, fmt.Errorf("%w: checkpoint %d outside the data file", ErrNeedRebuild, cp.Offset)
 	}
 	arena, buf, err := scanBuffer(g)
@@ -36,37 +34,13 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 		return rep, Tail{}, err
 	}
 	defer arena.Free()
-	havePrev := cp.Offset > logStart
-	var prev datafile.Header
-	if havePrev {
-		r, err := datafile.ReadRecord(g, s.File, buf, datafile.NewHasher(), cp.LastOffset)
-		rep.BytesScanned += int64(max(r.Blocks, 1)) * bs
-		switch {
-		case err == nil && (r.Hash != cp.LastHash || r.End(g.BlockSize) != cp.Offset || r.Seq != cp.LastSeq):
-			// A valid record, but not the one the checkpoint names: this
-			// key file describes another log.
-			return rep, Tail{}, fmt.Errorf("%w: the checkpoint's record at %d is another record", ErrNeedRebuild, cp.LastOffset)
-		case err == nil:
-			prev = r.Header
-			rep.RecordsVerified++
-		default:
-			// The record below the checkpoint is damaged (it is durable,
-			// so this is media damage, or the stand-in of a bridge over
-			// damage): the checkpoint vouches for its link, which the next
-			// record must match.
-			prev = datafile.Header{Offset: cp.LastOffset, Seq: cp.LastSeq, Hash: cp.LastHash, Timestamp: cp.LastTime,
-				Blocks: uint32((cp.Offset - cp.LastOffset) / bs)}
-			rep.DamagedRecords++
-			rep.DamagedBytes += cp.Offset - cp.LastOffset
-			rep.Damaged = append(rep.Damaged, Range{cp.LastOffset, cp.Offset})
-		}
+	prev, err := checkpointRecord(s, cp, buf, &rep)
+	if err != nil {
+		return rep, Tail{}, err
 	}
-
+	havePrev := cp.Offset > g.LogStart()
 	if wm.Clean && wm.Valid() && wm.Written == uint64(cp.Offset) && wm.Extent == wm.Written {
-		sc := datafile.NewScanner(g, s.File, size, buf, cp.Offset, prev, havePrev)
-		_, err := sc.Next()
-		rep.BytesScanned += sc.BytesRead
-		if errors.Is(err, datafile.ErrEndOfLog) {
+		if endsAt(s, cp.Offset, prev, havePrev, buf, &rep) {
 			// A clean close synced the log, indexed all of it and
 			// checkpointed at its end, whose record was just verified:
 			// nothing points past the end, and the table is read no
@@ -81,44 +55,9 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	} else {
 		rep.Reason = "watermarks disagree with the checkpoint"
 	}
-
-	// Entries at or past the checkpoint may point at records that never
-	// became durable, and overflow links may lead into pages the checkpoint
-	// does not know. The links are cut first, so no page allocated from now
-	// on is reachable through one; the log from the checkpoint is replayed
-	// into the index (entries that reached the disk before the stop are
-	// found and left alone: a process crash costs no page writes); and one
-	// sweep then clears whatever points past the end of the log, and the
-	// stale copies splits left behind.
-	kf.CutLinks()
-	w := datafile.NewWalker(g, s.File, size, buf, cp.Offset, prev, havePrev)
-	floor, oldEnd := cp.Offset, size
-	if wm.Valid() {
-		// Everything below synced was durable. A stale header (power lost
-		// before its sector reached the disk) only makes it smaller, never
-		// wrong; but then extent is stale too, so the search for the
-		// chain's continuation after a bad record is not stopped at it: a
-		// valid record past it may still prove the bad one durable.
-		floor, oldEnd = int64(wm.Synced), int64(wm.Extent)
-		w.SearchCap = max(oldEnd, cp.Offset) + searchSlack
-	}
-	w.SearchTo = floor
-	tail, err := walkAndIndex(s, kf.Replay, w, floor, &rep, nil)
+	tail, err := replay(s, kf, cp, wm, prev, havePrev, buf, &rep)
 	if err != nil {
 		return rep, Tail{}, err
-	}
-	if !(kf.SameBoot() && wm.Valid() && tail.End >= int64(wm.Written) && rep.TornAt == 0) {
-		kf.Repair(tail.End, int64(wm.Extent), logStart)
-	}
-	// Else the stop was a process crash: the page cache holds the key file
-	// exactly as the writer left it, whose header is current, and the
-	// writer indexes a record only once it is below written. The log
-	// reaches written, so no entry points past its end: the sweep would
-	// find nothing to clear. (Stale split copies stay until a checkpoint
-	// after the next split of their bucket; lookups never see them.)
-	rep.ItemsIndexed = int(kf.Stats().Items - min(cp.Items, kf.Stats().Items))
-	if rep.TornAt > 0 {
-		rep.BytesDropped = max(oldEnd, w.Pos()) - tail.End
 	}
 	// The checkpoint at the new end is left to the store's writer, which
 	// writes it in the background right after Open: its msync costs as much
@@ -129,4 +68,84 @@ func Recover(s *Store, kf *keyfile.File) (Report, Tail, error) {
 	}
 	rep.Duration = time.Since(start)
 	return rep, tail, nil
+}
+
+// checkpointRecord proves the record the checkpoint names and returns its
+// header, the chain's head at the checkpoint. A valid record with another
+// hash means the key file describes another log (ErrNeedRebuild); a damaged
+// one (the record is durable: media damage, or the stand-in of a bridge)
+// is stood in for by the checkpoint's own copy of its link, which the next
+// record must match.
+func checkpointRecord(s *Store, cp keyfile.Checkpoint, buf []byte, rep *Report) (datafile.Header, error) {
+	g := s.Geom
+	bs := int64(g.BlockSize)
+	if cp.Offset <= g.LogStart() {
+		return datafile.Header{}, nil
+	}
+	r, err := datafile.ReadRecord(g, s.File, buf, datafile.NewHasher(), cp.LastOffset)
+	rep.BytesScanned += int64(max(r.Blocks, 1)) * bs
+	switch {
+	case err == nil && (r.Hash != cp.LastHash || r.End(g.BlockSize) != cp.Offset || r.Seq != cp.LastSeq):
+		return r.Header, fmt.Errorf("%w: the checkpoint's record at %d is another record", ErrNeedRebuild, cp.LastOffset)
+	case err == nil:
+		rep.RecordsVerified++
+		return r.Header, nil
+	}
+	rep.DamagedRecords++
+	rep.DamagedBytes += cp.Offset - cp.LastOffset
+	rep.Damaged = append(rep.Damaged, Range{cp.LastOffset, cp.Offset})
+	return datafile.Header{Offset: cp.LastOffset, Seq: cp.LastSeq, Hash: cp.LastHash, Timestamp: cp.LastTime,
+		Blocks: uint32((cp.Offset - cp.LastOffset) / bs)}, nil
+}
+
+// endsAt reports whether no record continues the chain at off.
+func endsAt(s *Store, off int64, prev datafile.Header, havePrev bool, buf []byte, rep *Report) bool {
+	sc := datafile.NewScanner(s.Geom, s.File, s.File.Size(), buf, off, prev, havePrev)
+	_, err := sc.Next()
+	rep.BytesScanned += sc.BytesRead
+	return errors.Is(err, datafile.ErrEndOfLog)
+}
+
+// replay re-indexes the log from the checkpoint after an unclean stop.
+// Entries at or past the checkpoint may point at records that never became
+// durable, and overflow links may lead into pages the checkpoint does not
+// know. The links are cut first, so no page allocated from now on is
+// reachable through one; the log from the checkpoint is replayed into the
+// index (entries that reached the disk before the stop are found and left
+// alone: a process crash costs no page writes); and one sweep then clears
+// whatever points past the end of the log, and the stale copies splits
+// left behind.
+func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Watermarks, prev datafile.Header, havePrev bool,
+	buf []byte, rep *Report) (Tail, error) {
+	kf.CutLinks()
+	w := datafile.NewWalker(s.Geom, s.File, s.File.Size(), buf, cp.Offset, prev, havePrev)
+	floor, oldEnd := cp.Offset, s.File.Size()
+	if wm.Valid() {
+		// Everything below synced was durable. A stale header (power lost
+		// before its sector reached the disk) only makes it smaller, never
+		// wrong; but then extent is stale too, so the search for the
+		// chain's continuation after a bad record is not stopped at it: a
+		// valid record past it may still prove the bad one durable.
+		floor, oldEnd = int64(wm.Synced), int64(wm.Extent)
+		w.SearchCap = max(oldEnd, cp.Offset) + searchSlack
+	}
+	w.SearchTo = floor
+	tail, err := walkAndIndex(s, kf.Replay, w, floor, rep, nil)
+	if err != nil {
+		return tail, err
+	}
+	if rep.TornAt > 0 {
+		rep.BytesDropped = max(oldEnd, w.Pos()) - tail.End
+	}
+	if !(kf.SameBoot() && wm.Valid() && tail.End >= int64(wm.Written) && rep.TornAt == 0) {
+		kf.Repair(tail.End, int64(wm.Extent), s.Geom.LogStart())
+	}
+	// Else the stop was a process crash: the page cache holds the key file
+	// exactly as the writer left it, whose header is current, and the
+	// writer indexes a record only once it is below written. The log
+	// reaches written, so no entry points past its end: the sweep would
+	// find nothing to clear. (Stale split copies stay until a checkpoint
+	// after the next split of their bucket; lookups never see them.)
+	rep.ItemsIndexed = int(kf.Stats().Items - min(cp.Items, kf.Stats().Items))
+	return tail, nil
 }

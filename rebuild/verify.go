@@ -70,78 +70,113 @@ func (r *VerifyReport) damage(off int64, format string, args ...any) {
 // tail past the durable part is what Open cuts. With a nil kf (the key file
 // is unusable, a problem the caller reports) only the log is checked.
 func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error) {
-	g := s.Geom
-	size := s.File.Size()
-	var rep VerifyReport // Clean only with a key file that says so
-	// Entries indexed below this offset must match the log exactly.
-	indexedBelow := int64(1<<62 - 1)
-	var floor int64
-	arena, buf, err := scanBuffer(g)
+	arena, buf, err := scanBuffer(s.Geom)
 	if err != nil {
-		return rep, err
+		return VerifyReport{}, err
 	}
 	defer arena.Free()
-	w := datafile.NewWalker(g, s.File, size, buf, g.LogStart(), datafile.Header{}, false)
+	v := &verifier{s: s, kf: kf, indexedBelow: 1<<62 - 1,
+		w: datafile.NewWalker(s.Geom, s.File, s.File.Size(), buf, s.Geom.LogStart(), datafile.Header{}, false)}
 	if kf != nil {
-		wm, cp := kf.Watermarks(), kf.Checkpoint()
-		rep.KeyFile, rep.Clean, rep.Written, rep.Checkpoint = true, wm.Clean, int64(wm.Written), cp.Offset
-		if !wm.Valid() {
-			rep.Problem(0, "watermarks out of order: checkpoint %d, synced %d, written %d, extent %d", cp.Offset, wm.Synced, wm.Written, wm.Extent)
-		} else {
-			floor = int64(wm.Synced)
-			w.SearchCap = max(int64(wm.Extent), cp.Offset) + searchSlack
-		}
-		if !wm.Clean {
-			indexedBelow = cp.Offset
+		v.readKeyFile()
+	}
+	v.w.SearchTo = v.floor
+	v.walk(progress)
+	v.settle()
+	if kf != nil {
+		if err := v.checkIndex(); err != nil {
+			return v.rep, err
 		}
 	}
-	w.SearchTo = floor
-	var matched uint64
-	var cands []keyfile.Candidate
+	if progress != nil {
+		progress(s.File.Size(), s.File.Size())
+	}
+	return v.rep, nil
+}
+
+// verifier is one run of Verify.
+type verifier struct {
+	s            *Store
+	kf           *keyfile.File // nil: the log alone
+	w            *datafile.Walker
+	rep          VerifyReport
+	floor        int64  // the key file's synced watermark, when valid
+	indexedBelow int64  // entries below this offset must match the log exactly
+	matched      uint64 // items found in the index exactly once
+	damaged      []Range
+	cands        []keyfile.Candidate
+}
+
+// readKeyFile takes what Verify needs from the key file's header.
+func (v *verifier) readKeyFile() {
+	wm, cp := v.kf.Watermarks(), v.kf.Checkpoint()
+	v.rep.KeyFile, v.rep.Clean, v.rep.Written, v.rep.Checkpoint = true, wm.Clean, int64(wm.Written), cp.Offset
+	if !wm.Valid() {
+		v.rep.Problem(0, "watermarks out of order: checkpoint %d, synced %d, written %d, extent %d", cp.Offset, wm.Synced, wm.Written, wm.Extent)
+	} else {
+		v.floor = int64(wm.Synced)
+		v.w.SearchCap = max(int64(wm.Extent), cp.Offset) + searchSlack
+	}
+	if !wm.Clean {
+		v.indexedBelow = cp.Offset
+	}
+}
+
+// walk checks every record the walk finds, and its items.
+func (v *verifier) walk(progress Progress) {
 	var lastReport int64
 	for {
-		r, err := w.Next()
+		r, err := v.w.Next()
 		if errors.Is(err, datafile.ErrEndOfLog) {
 			break
 		}
-		rep.Records++
-		err = datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), g.KeySize, func(off int64, key, value []byte) error {
-			rep.Items++
-			if kf == nil {
-				return nil
-			}
-			if off >= indexedBelow {
-				rep.Unindexed++
-				return nil
-			}
-			cands = kf.Lookup(keyfile.Hash(s.ID.Salt, key), cands[:0])
-			n := 0
-			for _, c := range cands {
-				if c.Offset == off {
-					n++
-					if want := min(len(value), keyfile.SizeUnknown); c.Size != want {
-						rep.Problem(off, "index entry has size %d, item holds %d", c.Size, len(value))
-					}
-				}
-			}
-			if n != 1 {
-				rep.Problem(off, "item indexed %d times, want once", n)
-			}
-			matched += uint64(min(n, 1))
-			return nil
-		})
-		if err != nil {
-			rep.Problem(r.Offset, "record with a valid hash holds bad items: %v", err)
+		v.rep.Records++
+		if err := datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), v.s.Geom.KeySize, v.checkItem); err != nil {
+			v.rep.Problem(r.Offset, "record with a valid hash holds bad items: %v", err)
 		}
 		if progress != nil && r.Offset-lastReport >= 4<<20 {
-			progress(r.Offset, size)
+			progress(r.Offset, v.s.File.Size())
 			lastReport = r.Offset
 		}
 	}
-	rep.BytesRead = w.BytesRead()
+	v.rep.BytesRead = v.w.BytesRead()
+}
+
+// checkItem checks that an item is indexed exactly once, with its size.
+func (v *verifier) checkItem(off int64, key, value []byte) error {
+	v.rep.Items++
+	if v.kf == nil {
+		return nil
+	}
+	if off >= v.indexedBelow {
+		v.rep.Unindexed++
+		return nil
+	}
+	v.cands = v.kf.Lookup(keyfile.Hash(v.s.ID.Salt, key), v.cands[:0])
+	n := 0
+	for _, c := range v.cands {
+		if c.Offset == off {
+			n++
+			if want := min(len(value), keyfile.SizeUnknown); c.Size != want {
+				v.rep.Problem(off, "index entry has size %d, item holds %d", c.Size, len(value))
+			}
+		}
+	}
+	if n != 1 {
+		v.rep.Problem(off, "item indexed %d times, want once", n)
+	}
+	v.matched += uint64(min(n, 1))
+	return nil
+}
+
+// settle reports, by DESIGN.md's rule, the damage and the torn tail the
+// walk stepped over, and checks the log's end against the watermarks.
+func (v *verifier) settle() {
+	rep := &v.rep
 	var settled Report
-	tail, cutAt := settle(w, floor, g.BlockSize, &settled)
-	rep.LogEnd, rep.Durable, rep.DamagedRecords = w.Pos(), settled.Durable, settled.DamagedRecords
+	tail, cutAt := settle(v.w, v.floor, v.s.Geom.BlockSize, &settled)
+	rep.LogEnd, rep.Durable, rep.DamagedRecords = v.w.Pos(), settled.Durable, settled.DamagedRecords
+	v.damaged = settled.Damaged
 	for _, d := range settled.Damaged {
 		rep.damage(d.From, "media damage: %d bytes of durable records lost; the log continues at %d", d.To-d.From, d.To)
 	}
@@ -151,35 +186,37 @@ func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error)
 			rep.Problem(cutAt, "torn record at %d in a cleanly closed store (%d valid records after it)", cutAt, settled.RecordsDropped)
 		}
 	}
-	if rep.KeyFile {
-		if rep.Clean && tail.End != rep.Written && cutAt == 0 {
-			rep.Problem(tail.End, "clean store's log ends at %d but written is %d", tail.End, rep.Written)
-		}
-		if rep.LogEnd < rep.Checkpoint && tail.End < rep.Checkpoint {
-			rep.Problem(rep.LogEnd, "log ends before the checkpoint at %d", rep.Checkpoint)
-		}
-		var below uint64
-		err = kf.Scan(func(e keyfile.Entry) error {
-			rep.IndexEntries++
-			if e.Offset < indexedBelow && !inRanges(settled.Damaged, e.Offset) {
-				// Entries of items lost to damage stay in the index
-				// (Fetch reports them corrupt); they are the damage
-				// already reported, not an inconsistency.
-				below++
-			}
-			return nil
-		})
-		if err != nil {
-			return rep, err
-		}
-		if below > matched {
-			rep.Problem(0, "%d index entries point at no item", below-matched)
-		}
+	if !rep.KeyFile {
+		return
 	}
-	if progress != nil {
-		progress(size, size)
+	if rep.Clean && tail.End != rep.Written && cutAt == 0 {
+		rep.Problem(tail.End, "clean store's log ends at %d but written is %d", tail.End, rep.Written)
 	}
-	return rep, nil
+	if rep.LogEnd < rep.Checkpoint && tail.End < rep.Checkpoint {
+		rep.Problem(rep.LogEnd, "log ends before the checkpoint at %d", rep.Checkpoint)
+	}
+}
+
+// checkIndex counts the index entries and finds those that point at no item.
+func (v *verifier) checkIndex() error {
+	var below uint64
+	err := v.kf.Scan(func(e keyfile.Entry) error {
+		v.rep.IndexEntries++
+		if e.Offset < v.indexedBelow && !inRanges(v.damaged, e.Offset) {
+			// Entries of items lost to damage stay in the index
+			// (Fetch reports them corrupt); they are the damage
+			// already reported, not an inconsistency.
+			below++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if below > v.matched {
+		v.rep.Problem(0, "%d index entries point at no item", below-v.matched)
+	}
+	return nil
 }
 
 func inRanges(rs []Range, off int64) bool {
