@@ -62,25 +62,10 @@ func cmdDemo(c *cli, args []string) int {
 	}
 
 	step("bulk-load %d items (32-byte keys, 100-300-byte values, SyncNever, InsertBatch)", *items)
-	s, err := nudb.Open(data, key, &nudb.Options{Sync: nudb.SyncNever})
+	el, err := demoLoad(data, key, *items)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
-	start := time.Now()
-	var batch nudb.Batch
-	for i := 0; i < *items; i++ {
-		batch.Put(demoKey(i), demoValue(i))
-		if batch.Len() == 1000 || i == *items-1 {
-			if _, err := s.InsertBatch(&batch); err != nil {
-				return c.fail(exitUsage, err)
-			}
-			batch.Reset()
-		}
-	}
-	if err := s.Close(); err != nil {
-		return c.fail(exitUsage, err)
-	}
-	el := time.Since(start)
 	fmt.Fprintf(out, "    %d items in %v: %.0f inserts/s\n", *items, el.Round(time.Millisecond), float64(*items)/el.Seconds())
 
 	step("start a writer process (SyncAlways, 16 goroutines) and kill -9 it after %d acknowledged inserts", *kill)
@@ -102,7 +87,7 @@ func cmdDemo(c *cli, args []string) int {
 		info.Clean, info.Extent, info.Written, info.Synced, info.Checkpoint)
 
 	step("open the crashed store: recovery")
-	s, err = nudb.Open(data, key, nil)
+	s, err := nudb.Open(data, key, nil)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -149,6 +134,30 @@ func cmdDemo(c *cli, args []string) int {
 		fmt.Fprintf(out, "the store is in %s\n", dir)
 	}
 	return exitOK
+}
+
+// demoLoad bulk-loads items demo items into the store and closes it.
+func demoLoad(data, key string, items int) (time.Duration, error) {
+	s, err := nudb.Open(data, key, &nudb.Options{Sync: nudb.SyncNever})
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	var batch nudb.Batch
+	for i := 0; i < items; i++ {
+		batch.Put(demoKey(i), demoValue(i))
+		if batch.Len() == 1000 || i == items-1 {
+			if _, err := s.InsertBatch(&batch); err != nil {
+				s.Close()
+				return 0, err
+			}
+			batch.Reset()
+		}
+	}
+	if err := s.Close(); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
 }
 
 // runDemoWriter starts the writer child (exe demo-writer), kills it after

@@ -171,6 +171,35 @@ func cmdGet(c *cli, args []string) int {
 	return exitOK
 }
 
+// collectFiles lists the regular files under roots (a link to a regular
+// file counts as the file) and their total size. Anything else is named on
+// stderr and counted as skipped, never passed over in silence.
+func (c *cli) collectFiles(roots []string) (files []string, total int64, skipped int, err error) {
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				return nil
+			}
+			fi, err := os.Stat(path) // follows a link
+			if err != nil || !fi.Mode().IsRegular() {
+				fmt.Fprintf(c.stderr, "nudbtool: %s: not a regular file (or a link to one); skipped\n", path)
+				skipped++
+				return nil
+			}
+			files = append(files, path)
+			total += fi.Size()
+			return nil
+		})
+		if err != nil {
+			return nil, 0, 0, err
+		}
+	}
+	return files, total, skipped, nil
+}
+
 func cmdImport(c *cli, args []string) int {
 	fl := c.flags("import", "DATA KEY PATH...")
 	if !c.parse(fl, args, 3, -1) {
@@ -184,38 +213,9 @@ func cmdImport(c *cli, args []string) int {
 		return c.fail(exitUsage, fmt.Errorf("import keys items by SHA-256 (32 bytes); this store's keys have %d bytes", info.KeySize))
 	}
 	// Walk first: the total makes the progress bar honest.
-	var files []string
-	skippedLinks := 0
-	var total int64
-	for _, root := range fl.Args()[2:] {
-		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			switch {
-			case d.Type().IsRegular():
-				if fi, err := d.Info(); err == nil {
-					files = append(files, path)
-					total += fi.Size()
-				}
-			case d.Type()&fs.ModeSymlink != 0:
-				// A link to a regular file is imported as the file; any
-				// other link is said to be skipped, not passed over.
-				if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() {
-					files = append(files, path)
-					total += fi.Size()
-				} else {
-					fmt.Fprintf(c.stderr, "nudbtool: %s: a link to no regular file; skipped\n", path)
-					skippedLinks++
-				}
-			case !d.IsDir():
-				fmt.Fprintf(c.stderr, "nudbtool: %s: not a regular file; skipped\n", path)
-			}
-			return nil
-		})
-		if err != nil {
-			return c.fail(exitUsage, err)
-		}
+	files, total, skipped, err := c.collectFiles(fl.Args()[2:])
+	if err != nil {
+		return c.fail(exitUsage, err)
 	}
 	s, code := openStore(c, fl.Arg(0), fl.Arg(1), &nudb.Options{Sync: nudb.SyncNever})
 	if s == nil {
@@ -263,7 +263,7 @@ func cmdImport(c *cli, args []string) int {
 	}
 	bar.finish()
 	fmt.Fprintf(c.stdout, "imported %d files (%d bytes), %d already present\n", imported, done, present)
-	if tooBig > 0 || skippedLinks > 0 {
+	if tooBig > 0 || skipped > 0 {
 		return exitNegative
 	}
 	return exitOK
