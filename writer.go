@@ -178,18 +178,28 @@ type writer struct {
 	free           []*slot
 	inflight       []*slot // in submission order
 	nextID         uint64
-	nextOff        int64
-	epoch          uint64          // this session's epoch, in every record it writes
-	lastSubmit     time.Time       // when the last record was submitted
-	last           datafile.Header // last record submitted: the chain head
-	lastWritten    datafile.Header
-	lastSynced     datafile.Header
-	written        int64
-	synced         int64
-	lastSync       time.Time
-	unsyncedBytes  int64
-	lastCheckpoint time.Time
+	chain          chainState
+	clock          schedule
 	err            error // the failure that stopped the store
+}
+
+// chainState is where the log stands, as the writer goroutine sees it.
+type chainState struct {
+	nextOff     int64           // where the next record goes
+	epoch       uint64          // this session's epoch, in every record it writes
+	last        datafile.Header // last record submitted: the chain head
+	lastWritten datafile.Header // the record ending at written
+	lastSynced  datafile.Header // the record ending at synced
+	written     int64           // every record below is written
+	synced      int64           // every record below is durable
+}
+
+// schedule is when the writer last did its background duties.
+type schedule struct {
+	lastSubmit     time.Time // a record was submitted
+	lastSync       time.Time // an fdatasync (SyncInterval)
+	unsyncedBytes  int64     // written since lastSync
+	lastCheckpoint time.Time
 }
 
 // newWriter makes the writer that goes on after tail. It owns eng from
@@ -211,15 +221,15 @@ func newWriter(cfg writerConfig, eng ioengine.Engine, index writerIndex, file ap
 		exited: make(chan struct{}), submitted: make(chan struct{}, cfg.inFlight),
 		completions: make(chan ioengine.Completion, cfg.inFlight), reaperDone: make(chan struct{}),
 		arena: arena, builder: datafile.NewBuilder(g.UID, g.KeySize, g.BlockSize), hs: datafile.NewHasher(),
-		nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
-		lastSync: time.Now(), lastCheckpoint: time.Now(), lastSubmit: time.Now(),
-		// Every session writes under an epoch above any before it, so a
-		// stale record beyond the end (a device keeps them) can never pass
-		// as the continuation of the chain; the clock makes that hold even
-		// when the key file that saw the last epoch is lost.
-		epoch: max(last.Epoch+1, uint64(time.Now().UnixNano()))}
+		chain: chainState{nextOff: end, last: last, lastWritten: last, lastSynced: last, written: end, synced: end,
+			// Every session writes under an epoch above any before it, so
+			// a stale record beyond the end (a device keeps them) can never
+			// pass as the continuation of the chain; the clock makes that
+			// hold even when the key file that saw the last epoch is lost.
+			epoch: max(last.Epoch+1, uint64(time.Now().UnixNano()))},
+		clock: schedule{lastSync: time.Now(), lastCheckpoint: time.Now(), lastSubmit: time.Now()}}
 	if end > index.Checkpoint().Offset {
-		w.lastCheckpoint = time.Time{} // checkpoint on the writer's first round
+		w.clock.lastCheckpoint = time.Time{} // checkpoint on the writer's first round
 	}
 	w.ops.New = func() any {
 		op := &insertOp{}
@@ -393,7 +403,7 @@ func (w *writer) submitRecord() {
 // mark lets the data file alone prove their durability (see the package
 // doc).
 func (w *writer) needsMarker() bool {
-	return w.last.Items > 0 && w.synced >= w.last.End(w.cfg.geom.BlockSize) && w.last.Durable < w.synced &&
+	return w.chain.last.Items > 0 && w.chain.synced >= w.chain.last.End(w.cfg.geom.BlockSize) && w.chain.last.Durable < w.chain.synced &&
 		len(w.inflight) == 0 && len(w.backlog) == 0 && len(w.free) > 0 && w.err == nil
 }
 
@@ -417,14 +427,14 @@ func (w *writer) takeSlot() *slot {
 func (w *writer) submit(sl *slot) {
 	b := w.builder
 	size := int64(datafile.RecordSize(b.PayloadLen(), w.cfg.geom.BlockSize))
-	off := w.nextOff
+	off := w.chain.nextOff
 	if err := w.ensureSpace(off + size); err != nil {
 		w.finishSlot(sl, err)
 		return
 	}
-	ts := max(time.Now().UnixNano(), w.last.Timestamp)
-	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.last.Seq + 1, Epoch: w.epoch, Timestamp: ts,
-		PrevOffset: w.last.Offset, PrevHash: w.last.Hash, Durable: w.synced})
+	ts := max(time.Now().UnixNano(), w.chain.last.Timestamp)
+	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.chain.last.Seq + 1, Epoch: w.chain.epoch, Timestamp: ts,
+		PrevOffset: w.chain.last.Offset, PrevHash: w.chain.last.Hash, Durable: w.chain.synced})
 	sl.hdr = hdr
 	w.nextID++
 	sl.id = w.nextID
@@ -436,9 +446,9 @@ func (w *writer) submit(sl *slot) {
 		return
 	}
 	w.inflight = append(w.inflight, sl)
-	w.nextOff = off + size
-	w.last = hdr
-	w.lastSubmit = time.Now()
+	w.chain.nextOff = off + size
+	w.chain.last = hdr
+	w.clock.lastSubmit = time.Now()
 	w.submitted <- struct{}{} // never blocks: at most InFlight writes are in flight
 }
 
@@ -529,14 +539,14 @@ func (w *writer) retire(sl *slot) {
 	}
 	end := sl.hdr.End(w.cfg.geom.BlockSize)
 	size := end - sl.hdr.Offset
-	w.written, w.lastWritten = end, sl.hdr
+	w.chain.written, w.chain.lastWritten = end, sl.hdr
 	w.index.SetWritten(end)
 	if w.cfg.mode == SyncAlways {
-		w.synced, w.lastSynced = end, sl.hdr
+		w.chain.synced, w.chain.lastSynced = end, sl.hdr
 		w.index.SetSynced(end)
 		w.stats.syncs.Add(1)
 	} else {
-		w.unsyncedBytes += size
+		w.clock.unsyncedBytes += size
 	}
 	base := sl.hdr.Offset + datafile.HeaderSize
 	ierr := w.index.InsertMany(len(sl.reqs), func(i int) (uint64, int64, int) {
@@ -596,18 +606,18 @@ func (w *writer) datasync() error {
 	if w.err != nil {
 		return w.err
 	}
-	if w.synced == w.written {
+	if w.chain.synced == w.chain.written {
 		return nil
 	}
 	if err := w.eng.Datasync(); err != nil {
 		w.fail(err)
 		return w.err
 	}
-	w.synced, w.lastSynced = w.written, w.lastWritten
-	w.index.SetSynced(w.synced)
+	w.chain.synced, w.chain.lastSynced = w.chain.written, w.chain.lastWritten
+	w.index.SetSynced(w.chain.synced)
 	w.stats.syncs.Add(1)
-	w.unsyncedBytes = 0
-	w.lastSync = time.Now()
+	w.clock.unsyncedBytes = 0
+	w.clock.lastSync = time.Now()
 	return nil
 }
 
@@ -623,13 +633,13 @@ func (w *writer) maintain() {
 		return
 	}
 	now := time.Now()
-	if w.cfg.mode == SyncInterval && w.written > w.synced &&
-		(now.Sub(w.lastSync) >= w.cfg.syncInterval || w.unsyncedBytes >= w.cfg.syncBytes) {
+	if w.cfg.mode == SyncInterval && w.chain.written > w.chain.synced &&
+		(now.Sub(w.clock.lastSync) >= w.cfg.syncInterval || w.clock.unsyncedBytes >= w.cfg.syncBytes) {
 		if w.datasync() != nil {
 			return
 		}
 	}
-	if w.needsMarker() && now.Sub(w.lastSubmit) >= w.tickEvery() {
+	if w.needsMarker() && now.Sub(w.clock.lastSubmit) >= w.tickEvery() {
 		w.submitMarker()
 	}
 	kf := w.index
@@ -638,8 +648,8 @@ func (w *writer) maintain() {
 	// The log past the checkpoint is what an unclean Open reads and
 	// re-indexes: bound it in bytes too. In SyncInterval and SyncNever that
 	// takes a sync first (one fdatasync per CheckpointBytes of log).
-	behind := w.written-kf.Checkpoint().Offset >= o.checkpointBytes
-	if behind && w.synced < w.written {
+	behind := w.chain.written-kf.Checkpoint().Offset >= o.checkpointBytes
+	if behind && w.chain.synced < w.chain.written {
 		if w.datasync() != nil {
 			return
 		}
@@ -647,7 +657,7 @@ func (w *writer) maintain() {
 	// Checkpoint when new synced data has waited long enough, or is too
 	// much, or when enough split copies wait to be cleaned
 	// (Options.checkpointEvery, checkpointSplits).
-	if (w.synced > kf.Checkpoint().Offset && (now.Sub(w.lastCheckpoint) >= o.checkpointEvery || behind)) ||
+	if (w.chain.synced > kf.Checkpoint().Offset && (now.Sub(w.clock.lastCheckpoint) >= o.checkpointEvery || behind)) ||
 		(splits >= o.checkpointSplits && uint64(splits) >= kf.Stats().Buckets/2) {
 		if err := w.checkpoint(); err != nil {
 			w.fail(err)
@@ -657,8 +667,8 @@ func (w *writer) maintain() {
 
 // checkpoint makes the index durable up to the synced watermark.
 func (w *writer) checkpoint() error {
-	w.lastCheckpoint = time.Now()
-	return w.index.WriteCheckpoint(rebuild.CheckpointFor(w.lastSynced, w.synced))
+	w.clock.lastCheckpoint = time.Now()
+	return w.index.WriteCheckpoint(rebuild.CheckpointFor(w.chain.lastSynced, w.chain.synced))
 }
 
 // finish runs when the store closes. clean: write everything queued, sync,
