@@ -2,9 +2,24 @@ package nudb
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/nudbgo/nudb/keyfile"
 )
+
+// enterKey checks key, hashes it and enters the gate in the hash's shard
+// (every keyed call starts so); the caller exits the gate with c.
+func (s *Store) enterKey(key []byte) (h uint64, c *atomic.Int64, err error) {
+	if err := s.checkKey(key); err != nil {
+		return 0, nil, err
+	}
+	h = keyfile.Hash(s.sb.Salt, key)
+	c, ok := s.gate.enter(h, &s.closed)
+	if !ok {
+		return 0, nil, ErrClosed
+	}
+	return h, c, nil
+}
 
 func (s *Store) checkKey(key []byte) error {
 	if len(key) != s.geom.KeySize {
@@ -13,14 +28,18 @@ func (s *Store) checkKey(key []byte) error {
 	return nil
 }
 
-func (s *Store) checkItem(key, value []byte) error {
-	if err := s.checkKey(key); err != nil {
-		return err
-	}
+func checkValue(value []byte) error {
 	if len(value) > MaxValueSize {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueSize, len(value), MaxValueSize)
 	}
 	return nil
+}
+
+func (s *Store) checkItem(key, value []byte) error {
+	if err := s.checkKey(key); err != nil {
+		return err
+	}
+	return checkValue(value)
 }
 
 // Insert stores value under key. The key must be the store's key size and
@@ -32,13 +51,12 @@ func (s *Store) checkItem(key, value []byte) error {
 // (SyncInterval, SyncNever); the item is visible to Fetch from then on.
 // Insert does not keep key or value after it returns.
 func (s *Store) Insert(key, value []byte) error {
-	if err := s.checkItem(key, value); err != nil {
+	if err := checkValue(value); err != nil {
 		return err
 	}
-	h := keyfile.Hash(s.sb.Salt, key)
-	c, ok := s.gate.enter(h, &s.closed)
-	if !ok {
-		return ErrClosed
+	h, c, err := s.enterKey(key)
+	if err != nil {
+		return err
 	}
 	defer s.gate.exit(c, &s.closed)
 	w := s.w
@@ -46,7 +64,7 @@ func (s *Store) Insert(key, value []byte) error {
 	op.req = request{key: key, value: value, hash: h, w: &op.w}
 	op.w.remaining.Store(1)
 	op.w.err = nil
-	err := s.pending.admit(&op.req, s.indexed)
+	err = s.pending.admit(&op.req, s.indexed)
 	if err == nil {
 		if err = w.enqueue(&op.req); err != nil {
 			s.pending.drop([]*request{&op.req})

@@ -198,13 +198,9 @@ func (s *Store) exists(h uint64, key []byte) (bool, error) {
 // item has the key, and ErrCorrupt when the stored item fails its CRC (it
 // never passes fn a damaged value).
 func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
-	if err := s.checkKey(key); err != nil {
+	h, c, err := s.enterKey(key)
+	if err != nil {
 		return err
-	}
-	h := keyfile.Hash(s.sb.Salt, key)
-	c, ok := s.gate.enter(h, &s.closed)
-	if !ok {
-		return ErrClosed
 	}
 	defer s.gate.exit(c, &s.closed)
 	if fn == nil {
