@@ -125,3 +125,38 @@ func checkItems(t *testing.T, s *Store, idx []int, value func(int) []byte) {
 		}
 	}
 }
+
+// A full loop device, in every sync mode: ErrFull, what was acknowledged
+// stays, and the store closes and verifies.
+func TestFullDevice(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncInterval, SyncNever} {
+		t.Run(mode.String(), func(t *testing.T) {
+			dev := loopDevice(t, 24<<20)
+			ts := &testStore{data: dev, key: filepath.Join(t.TempDir(), "key"), opts: &Options{Sync: mode}}
+			if err := Create(ts.data, ts.key, &Options{Overwrite: true}); err != nil {
+				t.Fatal(err)
+			}
+			ts.reopen(t)
+			var acked []int
+			var err error
+			for i := 0; i < 100000 && err == nil; i++ {
+				if err = ts.Insert(testKey(i), fullValue(i)); err == nil {
+					acked = append(acked, i)
+				}
+			}
+			if !errors.Is(err, ErrFull) {
+				t.Fatalf("filling the device: %v, want ErrFull", err)
+			}
+			checkItems(t, ts.Store, acked, fullValue)
+			if err := ts.Close(); err != nil {
+				t.Fatalf("close of a full device: %v", err)
+			}
+			ts.reopen(t)
+			checkItems(t, ts.Store, acked, fullValue)
+			ts.Close()
+			if rep, err := Verify(ts.data, ts.key, nil); err != nil || !rep.OK() {
+				t.Fatalf("verify: %v %+v", err, rep.Problems)
+			}
+		})
+	}
+}
