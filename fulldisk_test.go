@@ -90,13 +90,7 @@ func TestFullDisk(t *testing.T) {
 					}
 					i += 64
 				}
-				if !errors.Is(err, ErrFull) {
-					t.Fatalf("filling the disk: %v, want ErrFull", err)
-				}
-				checkItems(t, ts.Store, acked, fullValue)
-				if err := ts.Close(); err != nil {
-					t.Fatalf("close on a full disk: %v", err)
-				}
+				whenFull(t, ts, err, acked)
 				os.Remove(ballast)
 				ts.reopen(t)
 				checkItems(t, ts.Store, acked, fullValue)
@@ -110,6 +104,19 @@ func TestFullDisk(t *testing.T) {
 				t.Logf("%d items acknowledged before the disk was full: %v", len(acked), err)
 			})
 		}
+	}
+}
+
+// whenFull checks a store that has just run out of space: the insert
+// failed with ErrFull, every acknowledged item reads back, Close succeeds.
+func whenFull(t *testing.T, ts *testStore, err error, acked []int) {
+	t.Helper()
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("filling the store: %v, want ErrFull", err)
+	}
+	checkItems(t, ts.Store, acked, fullValue)
+	if err := ts.Close(); err != nil {
+		t.Fatalf("close when full: %v", err)
 	}
 }
 
@@ -144,13 +151,7 @@ func TestFullDevice(t *testing.T) {
 					acked = append(acked, i)
 				}
 			}
-			if !errors.Is(err, ErrFull) {
-				t.Fatalf("filling the device: %v, want ErrFull", err)
-			}
-			checkItems(t, ts.Store, acked, fullValue)
-			if err := ts.Close(); err != nil {
-				t.Fatalf("close of a full device: %v", err)
-			}
+			whenFull(t, ts, err, acked)
 			ts.reopen(t)
 			checkItems(t, ts.Store, acked, fullValue)
 			ts.Close()
