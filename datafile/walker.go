@@ -34,10 +34,6 @@ type Walker struct {
 	sc   *Scanner
 	last Header
 
-	// SkipLimit is where nothing was ever written (the extent watermark,
-	// when known): a bad record at or past it is the end of the log, and no
-	// continuation is looked for. It defaults to the file size.
-	SkipLimit int64
 	// SearchTo extends the search for a continuation past one maximal
 	// record, up to this offset: where the log is known durable (the key
 	// file's synced watermark), a long stretch of damage below it is still
@@ -61,7 +57,7 @@ type Walker struct {
 // aligned and at least twice MaxRecordSize, so a continuation can be looked
 // for in one read.
 func NewWalker(g Geometry, src ReaderAt, size int64, buf []byte, pos int64, prev Header, havePrev bool) *Walker {
-	w := &Walker{g: g, src: src, size: size, buf: buf, hs: NewHasher(), SkipLimit: size}
+	w := &Walker{g: g, src: src, size: size, buf: buf, hs: NewHasher()}
 	w.sc = NewScanner(g, src, size, buf, pos, prev, havePrev)
 	if havePrev {
 		w.last = prev
@@ -114,7 +110,7 @@ func (w *Walker) resync() bool {
 	g := w.g
 	bs := int64(g.BlockSize)
 	at := w.sc.Pos()
-	if at >= w.SkipLimit || at+bs > w.size {
+	if at+bs > w.size {
 		return false
 	}
 	w.bytesRead += w.sc.BytesRead
