@@ -30,9 +30,15 @@ const (
 	syncedOff       = 80
 	cleanOff        = 88
 	bootOff         = 96 // [16]byte boot ID of the machine that last opened the file for writing
-	slotAOff        = 128
-	slotSize        = 128
-	slotCRCOff      = 124
+	// The live table, as the writer holds it in memory (the page cache
+	// keeps it after a process crash; a power loss makes it meaningless):
+	// u64 buckets<<32 | pages, published only where the table is
+	// consistent under it, and u64 live entries. See File.UseLive.
+	liveGeomOff  = 384
+	liveItemsOff = 392
+	slotAOff     = 128
+	slotSize     = 128
+	slotCRCOff   = 124
 	// A checkpoint slot, field by field (part of the format).
 	cpGenOff        = 0   // u64 generation, increasing; 0: an empty slot
 	cpOffsetOff     = 8   // u64 log offset below which everything is indexed

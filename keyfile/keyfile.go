@@ -30,6 +30,10 @@ type File struct {
 	// the writer stores them.
 	extent, written, synced, clean *atomic.Uint64
 
+	// live is what the live-table words held when the file was opened:
+	// the geometry a writer that crashed during this boot had (see UseLive).
+	live liveTable
+
 	mu shardedRWMutex // guards the table below and the slot contents
 	table
 	cp     Checkpoint // the durable checkpoint in force
@@ -146,6 +150,11 @@ func (f *File) bindWatermarks() {
 		return (*atomic.Uint64)(unsafe.Pointer(&f.mem[off]))
 	}
 	f.extent, f.written, f.synced, f.clean = word(extentOff), word(writtenOff), word(syncedOff), word(cleanOff)
+	g, n := word(liveGeomOff).Load(), word(liveItemsOff).Load()
+	f.live = liveTable{buckets: g >> 32, pages: g & (1<<32 - 1), items: n}
+	if !f.readOnly {
+		f.table.geomWord, f.table.itemsWord = word(liveGeomOff), word(liveItemsOff)
+	}
 }
 
 // load checks the header and loads the table at the checkpointed geometry.
@@ -169,8 +178,44 @@ func (f *File) load() error {
 		f.sweep(nil)
 	} else {
 		f.items = cp.Items
+		f.publish()
 	}
 	return nil
+}
+
+// liveTable is the table's geometry and entry count as a writer held them.
+type liveTable struct{ buckets, pages, items uint64 }
+
+// UseLive loads the table with the geometry the last writer held when it
+// stopped, instead of the checkpoint's: right only after a process crash
+// of this boot (SameBoot), when the page cache holds every page exactly as
+// that writer left it, so entries in pages allocated after the checkpoint
+// stand. The words are published only where the table is consistent under
+// them (a page once initialised, a split's bucket once its entries are
+// copied). A bucket page a split left unpublished is made an unlinked
+// overflow page. It reports false, and keeps the checkpoint's geometry,
+// when the words do not describe a table this file can hold.
+func (f *File) UseLive() bool {
+	if f.readOnly {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l, cp := f.live, f.cp
+	if l.buckets < cp.Buckets || l.pages < cp.Pages || l.pages < l.buckets+headerPages ||
+		l.pages >= 1<<32 || int64(l.pages)*BucketSize > f.size {
+		return false
+	}
+	if err := f.table.loadLive(f.mem, l.buckets, l.pages); err != nil {
+		// Back to the checkpoint's table, which load proved before.
+		f.table.load(f.mem, cp.Buckets, cp.Pages)
+		f.items = cp.Items
+		f.publish()
+		return false
+	}
+	f.items = l.items
+	f.publish()
+	return true
 }
 
 // checkGeometry checks a checkpoint's table geometry against the file size.

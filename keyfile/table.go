@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
+	"sync/atomic"
 )
 
 // Bucket page layout. A bucket page is one 512-byte sector: a lookup reads
@@ -49,6 +50,34 @@ type table struct {
 	hint    []uint8  // per page: every slot below is full
 	hwm     []uint8  // per page: every slot at or above is empty
 	split   []uint32 // buckets split since the last checkpoint
+
+	// The live-table words in the header (nil when read only): the
+	// geometry and entry count published as the table changes.
+	geomWord, itemsWord *atomic.Uint64
+	pubBuckets          uint64 // the bucket count published: a split's only once its copy is done
+}
+
+// publish stores the live-table words: the table is consistent under the
+// current geometry. Called with the lock held (or before any reader).
+func (t *table) publish() {
+	if t.geomWord != nil {
+		t.geomWord.Store(t.pubBuckets<<32 | t.pages)
+		t.itemsWord.Store(t.items)
+	}
+}
+
+// loadLive is load for the live geometry: a bucket page that claims a
+// bucket past it is a split the writer did not finish (its entries are
+// still in the bucket it was splitting), and becomes an unlinked overflow
+// page, so the next split of that bucket cannot find two pages for it.
+func (t *table) loadLive(mem []byte, buckets, pages uint64) error {
+	for p := uint32(headerPages); uint64(p) < pages; p++ {
+		pg := mem[uint64(p)*BucketSize : uint64(p+1)*BucketSize]
+		if le.Uint32(pg[pageKindOff:]) == kindBucket && uint64(le.Uint32(pg[pageBucketOff:])) >= buckets {
+			initPage(pg, kindOverflow, 0)
+		}
+	}
+	return t.load(mem, buckets, pages)
 }
 
 func initPage(p []byte, kind uint32, bucket uint32) {
@@ -97,7 +126,7 @@ const MaxOffset = 1<<48 - 1
 
 // load rebuilds the bucket directory and per-page hints from the mapping.
 func (t *table) load(mem []byte, buckets, pages uint64) error {
-	t.mem, t.buckets, t.pages = mem, buckets, pages
+	t.mem, t.buckets, t.pages, t.pubBuckets = mem, buckets, pages, buckets
 	t.dir = make([]uint32, buckets)
 	t.hint = make([]uint8, pages)
 	t.hwm = make([]uint8, pages)
@@ -265,6 +294,7 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 				return err
 			}
 		}
+		f.publish()
 		f.mu.Unlock()
 	}
 	return nil
@@ -306,6 +336,7 @@ func (f *File) insertLocked(h uint64, off int64, size int) error {
 		return err
 	}
 	f.items++
+	f.publish()
 	for float64(f.items) > float64(f.buckets)*SlotsPerPage*LoadFactor {
 		if err := f.splitOne(); err != nil {
 			return err
@@ -373,6 +404,7 @@ func (f *File) allocPage(kind, bucket uint32) (uint32, error) {
 	// The page may hold garbage from pages forgotten by recovery.
 	initPage(f.page(uint32(p)), kind, bucket)
 	f.pages++
+	f.publish()
 	f.hint = append(f.hint, 0)
 	f.hwm = append(f.hwm, 0)
 	return uint32(p), nil
@@ -403,6 +435,8 @@ func (f *File) splitOne() error {
 		}
 	}
 	f.split = append(f.split, s)
+	f.pubBuckets = f.buckets // the new bucket holds all its entries now
+	f.publish()
 	return nil
 }
 
@@ -479,6 +513,7 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	})
 	f.split = f.split[:0]
 	r.Items = f.items
+	f.publish()
 	return r
 }
 

@@ -117,8 +117,21 @@ func endsAt(s *Store, off int64, prev datafile.Header, havePrev bool, buf []byte
 // left behind.
 func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Watermarks, prev datafile.Header, havePrev bool,
 	buf []byte, rep *Report) (Tail, error) {
+	from := cp.Offset
+	if kf.SameBoot() && wm.Valid() && kf.UseLive() {
+		// A process crash of this boot: the page cache holds the table as
+		// the writer left it, geometry included, and the writer indexed
+		// every record below written as it retired it; only the last one
+		// may have been cut off mid-indexing. Hop to it by the headers and
+		// replay from there. The hashes below are the scrub's to re-check.
+		if int64(wm.Written) > cp.Offset {
+			if last, before, ok := hop(s, cp.Offset, int64(wm.Written), prev, buf, rep); ok {
+				from, prev, havePrev = last.Offset, before, before.Seq > 0
+			}
+		}
+	}
 	kf.CutLinks()
-	w := datafile.NewWalker(s.Geom, s.File, s.File.Size(), buf, cp.Offset, prev, havePrev)
+	w := datafile.NewWalker(s.Geom, s.File, s.File.Size(), buf, from, prev, havePrev)
 	floor, oldEnd := cp.Offset, s.File.Size()
 	if wm.Valid() {
 		// Everything below synced was durable. A stale header (power lost
@@ -148,4 +161,29 @@ func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Waterm
 	// after the next split of their bucket; lookups never see them.)
 	rep.ItemsIndexed = int(kf.Stats().Items - min(cp.Items, kf.Stats().Items))
 	return tail, nil
+}
+
+// hop follows the chain from off (where the record prev ends) to end by
+// the records' headers alone, one block each, and returns the record that
+// ends at end and the one before it. It fails (the caller walks the whole
+// way) where a header does not name this store, its own offset and its
+// predecessor, or the chain does not end exactly at end.
+func hop(s *Store, off, end int64, prev datafile.Header, buf []byte, rep *Report) (last, before datafile.Header, ok bool) {
+	g := s.Geom
+	bs := g.BlockSize
+	before = prev
+	for off < end {
+		n, _ := s.File.ReadAt(buf[:bs], off)
+		rep.BytesScanned += int64(max(n, 0))
+		h, err := datafile.DecodeHeader(buf[:max(n, 0)])
+		if n < bs || err != nil || !h.Plausible(g.UID, off, bs) || h.Seq != before.Seq+1 ||
+			(before.Seq > 0 && h.PrevOffset != before.Offset) {
+			return last, before, false
+		}
+		if h.End(bs) == end {
+			return h, before, true
+		}
+		before, off = h, h.End(bs)
+	}
+	return last, before, false
 }
