@@ -110,6 +110,9 @@ func (d dataFile) Size() int64                             { return d.f.Size }
 func (d dataFile) Truncate(n int64) error                  { return d.f.Truncate(n) }
 func (d dataFile) Sync() error                             { return ioengine.Datasync(d.f.Fd) }
 
+// Prefetch passes the scanner's read-ahead hint on (datafile.Prefetcher).
+func (d dataFile) Prefetch(off, n int64) { d.f.Prefetch(off, n) }
+
 // appender adapts the open data file to what the writer appends to.
 type appender struct{ f *ioengine.File }
 
