@@ -68,11 +68,23 @@
 //     durable part, not the clock, decides what is cut, the walk only finds
 //     damage early, so it runs as a scrub after Open (Options.WaitScrub
 //     waits for it).
-//   - Open still reads every key-file page header to rebuild the bucket
-//     directory, and sweeps every slot once (keyfile.Repair): DESIGN.md asks
-//     that only the pages changed since the checkpoint be examined. The
-//     sweep runs at memory speed over the mapping; a per-page checkpoint
-//     epoch would remove it and is not built yet.
+//   - Open reads every key-file page header to rebuild the bucket
+//     directory (memory speed over the mapping); DESIGN.md asks that a clean
+//     Open read nothing but the header. A clean open no longer sweeps the
+//     slots; an unclean one replays the log past the checkpoint without
+//     rewriting entries that survived, then sweeps once to clear what points
+//     past the end.
+//   - After a process crash of the same boot (the key file records the boot
+//     ID of its writer) recovery trusts the page cache: the key file keeps the
+//     live table geometry and entry count as header words, published only
+//     where the table is consistent under them, so recovery loads the table
+//     the writer had, hops over the records below written by their headers,
+//     replays only the last one and skips the sweep. After a power loss
+//     (another boot) it takes the checkpoint's geometry and replays the whole
+//     log past the checkpoint, as DESIGN.md describes.
+//   - Options.CheckpointBytes bounds the log past the checkpoint (what an
+//     unclean Open reads) in bytes as well as in time, at the cost of an
+//     fdatasync per CheckpointBytes under SyncInterval and SyncNever.
 //   - The key file grows by fallocate in steps of an eighth of its size,
 //     and the writer reserves, before a record's data is written, the
 //     pages its items could need (keyfile.EnsureRoom): no page is ever
