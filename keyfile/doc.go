@@ -68,6 +68,19 @@
 // every sector mix, and entries above it may be lost but never point at the
 // wrong item.
 //
+// # After a process crash: the live table
+//
+// A power loss leaves any mix of sectors, and only the checkpoint's
+// geometry can be trusted. A process crash leaves the page cache exactly as
+// the writer had it. For that case the header keeps, as words stored
+// atomically, the live geometry (bucket and page counts) and the entry
+// count, published only where the table is consistent under them: a page
+// once it is initialised, a split's new bucket once every entry it takes
+// has been copied into it. UseLive loads that table; a bucket page of a
+// split that was not finished becomes an unlinked overflow page (its
+// entries are still in the bucket being split). The store uses it only
+// when the key file's boot ID is this boot's (SameBoot).
+//
 // # Concurrency
 //
 // One writer (the store's writer goroutine, or recovery) mutates the table
