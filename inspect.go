@@ -123,17 +123,14 @@ type RebuildReport = rebuild.Report
 // or a key file (else ErrNotStore).
 func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
 	o := opts.withDefaults()
-	if err := checkDistinct(dataPath, keyPath); err != nil {
-		return RebuildReport{}, err
-	}
-	if _, err := checkKeyPath(keyPath); err != nil {
-		return RebuildReport{}, err
-	}
 	df, sb, err := openData(dataPath, keyPath, ioengine.Exclusive, o.LockTimeout)
 	if err != nil {
 		return RebuildReport{}, err
 	}
 	defer df.Close()
+	if _, err := checkKeyPath(keyPath); err != nil {
+		return RebuildReport{}, err
+	}
 	rs := rebuildStore(df, sb)
 	kf, rep, _, err := rebuild.Rebuild(rs, keyPath, durableHint(keyPath, rs.ID), o.Progress)
 	if err != nil {

@@ -379,7 +379,7 @@ func (s *Store) Stats() Stats {
 	rec := s.recovery
 	s.recMu.Unlock()
 	st := Stats{Records: s.stats.records.Load(), Syncs: s.stats.syncs.Load(), Inserts: s.stats.inserts.Load(),
-		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.engineName}
+		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.cfg.engineName}
 	c, ok := s.gate.enter(0, &s.closed)
 	if !ok {
 		return st

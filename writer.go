@@ -140,13 +140,12 @@ func writerConfigOf(o *Options, g datafile.Geometry) writerConfig {
 // advances the watermarks in DESIGN.md's order, indexes completed records
 // and acknowledges their waiters (see the protocol above).
 type writer struct {
-	cfg        writerConfig
-	eng        ioengine.Engine
-	engineName string
-	index      writerIndex
-	file       appendTarget
-	stats      *writerStats
-	pending    *pendingSet
+	cfg     writerConfig
+	eng     ioengine.Engine
+	index   writerIndex
+	file    appendTarget
+	stats   *writerStats
+	pending *pendingSet
 
 	qmu      sync.Mutex // guards queue, stopping, failed
 	queue    []*request
@@ -216,7 +215,7 @@ func newWriter(cfg writerConfig, eng ioengine.Engine, index writerIndex, file ap
 	// Recovery leaves the log's end in the tail and the checkpoint at or
 	// below it; a checkpoint behind the end is written at once (below).
 	end, last := tail.End, tail.Last
-	w := &writer{cfg: cfg, eng: eng, engineName: cfg.engineName, index: index, file: file, stats: stats, pending: pending,
+	w := &writer{cfg: cfg, eng: eng, index: index, file: file, stats: stats, pending: pending,
 		wake: make(chan struct{}, 1), syncReq: make(chan chan error), stopReq: make(chan bool), stopped: make(chan error, 1),
 		exited: make(chan struct{}), submitted: make(chan struct{}, cfg.inFlight),
 		completions: make(chan ioengine.Completion, cfg.inFlight), reaperDone: make(chan struct{}),
@@ -452,9 +451,12 @@ func (w *writer) submit(sl *slot) {
 	w.submitted <- struct{}{} // never blocks: at most InFlight writes are in flight
 }
 
+// noSpace reports whether err says the filesystem is full.
+func noSpace(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) }
+
 // spaceError marks a failure to allocate space as ErrFull.
 func spaceError(err error) error {
-	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, keyfile.ErrNoSpace) {
+	if noSpace(err) || errors.Is(err, keyfile.ErrNoSpace) {
 		return fmt.Errorf("%w: %w", ErrFull, err)
 	}
 	return err
@@ -490,7 +492,7 @@ func (w *writer) ensureSpace(end int64) error {
 		zero, step = w.zero.Bytes(), growChunkZeroed
 	}
 	err := f.Grow(end+step, zero)
-	if errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) {
+	if noSpace(err) {
 		err = f.Grow(end, zero)
 	}
 	if err != nil {

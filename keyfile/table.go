@@ -256,11 +256,16 @@ const insertBatch = 64
 // InsertMany adds n entries, entry(i) giving each, taking the lock once per
 // few dozen entries instead of once per entry.
 func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size int)) error {
+	return f.inBatches(n, entry, f.insertLocked)
+}
+
+// inBatches calls add for each of n entries with the lock held, taking it
+// once per insertBatch entries.
+func (f *File) inBatches(n int, entry func(i int) (h uint64, off int64, size int), add func(h uint64, off int64, size int) error) error {
 	for i := 0; i < n; {
 		f.mu.Lock()
 		for end := min(i+insertBatch, n); i < end; i++ {
-			h, off, size := entry(i)
-			if err := f.insertLocked(h, off, size); err != nil {
+			if err := add(entry(i)); err != nil {
 				f.mu.Unlock()
 				return err
 			}
@@ -277,27 +282,20 @@ func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size in
 // until Repair has swept it (the writer's next insert splits as needed).
 // CutLinks must have run first. Only recovery calls it.
 func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) error {
-	for i := 0; i < n; {
-		f.mu.Lock()
-		for end := min(i+insertBatch, n); i < end; i++ {
-			h, off, size := entry(i)
-			w := packWord(off, size)
-			b := uint32(f.home(h))
-			// The checkpoint's count holds the entries below it; this
-			// entry is counted whether it is found or put.
-			f.items++
-			if f.holds(b, h, w) {
-				continue
-			}
-			if err := f.put(b, h, w); err != nil {
-				f.mu.Unlock()
-				return err
-			}
-		}
-		f.publish()
-		f.mu.Unlock()
+	return f.inBatches(n, entry, f.replayLocked)
+}
+
+func (f *File) replayLocked(h uint64, off int64, size int) error {
+	w := packWord(off, size)
+	b := uint32(f.home(h))
+	// The checkpoint's count holds the entries below it; this entry is
+	// counted whether it is found or put.
+	f.items++
+	f.publish()
+	if f.holds(b, h, w) {
+		return nil
 	}
-	return nil
+	return f.put(b, h, w)
 }
 
 // holds reports whether bucket b's chain has the entry (h, w).
@@ -321,6 +319,10 @@ func (f *File) holds(b uint32, h, w uint64) bool {
 func (f *File) CutLinks() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.cutLinksLocked()
+}
+
+func (f *File) cutLinksLocked() int {
 	n := 0
 	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
 		if q := le.Uint32(f.page(p)[pageNextOff:]); q != 0 && uint64(q) >= f.pages {
@@ -493,9 +495,7 @@ func (f *File) Repair(cut, extent, logStart int64) RepairReport {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var r RepairReport
-	f.mu.Unlock()
-	r.CutLinks = f.CutLinks()
-	f.mu.Lock()
+	r.CutLinks = f.cutLinksLocked()
 	f.sweep(func(b, h, w uint64) bool {
 		off, _ := unpackWord(w)
 		switch {
