@@ -69,6 +69,7 @@ func (s *Store) Insert(key, value []byte) error {
 		if err = w.enqueue(&op.req); err != nil {
 			s.pending.drop([]*request{&op.req})
 		} else {
+			w.kick()
 			<-op.w.done
 			err = op.w.err
 		}
@@ -141,6 +142,9 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 			ptrs = ptrs[:queued]
 			return err
 		}
+		// The writer goroutine writes the chunk while this one checks the
+		// next: on two cores the overlap is worth more than the hand-off.
+		w.wakeUp()
 		queued = len(ptrs)
 		return nil
 	}

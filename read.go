@@ -16,35 +16,30 @@ import (
 	"github.com/nudbgo/nudb/keyfile"
 )
 
-// readBuffers serves item reads. A regular data file is mapped read-only
-// (MAP_SHARED over the page cache, reserved far past its end so it never
-// needs a remap): a fetch is a memory copy, not a system call. O_DIRECT
-// writes invalidate the cached pages they cover, and readers only read below
-// the written watermark, so the mapping never shows a stale record. Where
-// the mapping is refused, or past its end, reads go through the buffered
-// descriptor into pooled heap buffers. Block devices need O_DIRECT reads,
-// aligned to the logical block size, into arena memory.
+// readBuffers serves item reads. The data file, a regular file or a block
+// device, is mapped read-only (MAP_SHARED over the page cache, reserved far
+// past its end so it never needs a remap): a fetch is a memory copy, not a
+// system call, and a device serves repeated reads from memory like a file.
+// Readers only read below the written watermark, and the kernel keeps the
+// page cache coherent with the writes: buffered writes go through it, and an
+// O_DIRECT write invalidates the cached pages it covers, so the mapping never
+// shows a stale record. Where the mapping is refused, or past its end, reads
+// go through the buffered descriptor into pooled heap buffers.
 type readBuffers struct {
 	df     *ioengine.File
 	g      datafile.Geometry
-	mapped []byte    // read-only mapping of a regular data file, or nil
+	mapped []byte    // read-only mapping of the data file, or nil
 	heap   sync.Pool // *[]byte
-	arenas chan *ioengine.Arena
 }
 
-// dataMapReserve is the virtual range mapped for a regular data file.
+// dataMapReserve is the virtual range mapped for a data file.
 const dataMapReserve = 1 << 40
-
-const deviceReadBuffer = 64 << 10
 
 func (rb *readBuffers) init(df *ioengine.File, g datafile.Geometry) {
 	rb.df, rb.g = df, g
 	rb.heap.New = func() any { b := make([]byte, 4096); return &b }
-	rb.arenas = make(chan *ioengine.Arena, 8)
-	if !df.Device {
-		if m, err := unix.Mmap(df.ReadFd, 0, dataMapReserve, unix.PROT_READ, unix.MAP_SHARED); err == nil {
-			rb.mapped = m
-		}
+	if m, err := unix.Mmap(df.BufFd, 0, dataMapReserve, unix.PROT_READ, unix.MAP_SHARED); err == nil {
+		rb.mapped = m
 	}
 }
 
@@ -52,14 +47,6 @@ func (rb *readBuffers) free() {
 	if rb.mapped != nil {
 		unix.Munmap(rb.mapped)
 		rb.mapped = nil
-	}
-	for {
-		select {
-		case a := <-rb.arenas:
-			a.Free()
-		default:
-			return
-		}
 	}
 }
 
@@ -76,47 +63,16 @@ func (rb *readBuffers) read(off int64, n int, fn func(b []byte) error) (err erro
 		}()
 		return fn(rb.mapped[off : off+int64(n)])
 	}
-	if !rb.df.Device {
-		bp := rb.heap.Get().(*[]byte)
-		if cap(*bp) < n {
-			*bp = make([]byte, n)
-		}
-		b := (*bp)[:n]
-		_, err = rb.df.ReadAt(b, off)
-		if err == nil {
-			err = fn(b)
-		}
-		rb.heap.Put(bp)
-		return err
+	bp := rb.heap.Get().(*[]byte)
+	if cap(*bp) < n {
+		*bp = make([]byte, n)
 	}
-	lbs := int64(rb.df.LogicalBlock)
-	start := off &^ (lbs - 1)
-	end := (off + int64(n) + lbs - 1) &^ (lbs - 1)
-	size := int(end - start)
-	var a *ioengine.Arena
-	if size <= deviceReadBuffer {
-		select {
-		case a = <-rb.arenas:
-		default:
-		}
-	}
-	if a == nil {
-		if a, err = ioengine.NewArena(max(size, deviceReadBuffer)); err != nil {
-			return err
-		}
-	}
-	_, err = rb.df.ReadAt(a.Bytes()[:size], start)
+	b := (*bp)[:n]
+	_, err = rb.df.ReadAt(b, off)
 	if err == nil {
-		err = fn(a.Bytes()[off-start : off-start+int64(n)])
+		err = fn(b)
 	}
-	if len(a.Bytes()) == deviceReadBuffer {
-		select {
-		case rb.arenas <- a:
-			return err
-		default:
-		}
-	}
-	a.Free()
+	rb.heap.Put(bp)
 	return err
 }
 

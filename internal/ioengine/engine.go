@@ -45,7 +45,7 @@ type Completion struct {
 
 // Engine writes block-aligned buffers to one file descriptor.
 type Engine interface {
-	// Name is "io_uring" or "pwrite".
+	// Name is "io_uring", "pwrite" or "buffered".
 	Name() string
 	// SubmitWrite starts writing buf at off. The buffer must stay untouched
 	// until Wait reports id. With dsync the write is durable on completion.
@@ -94,17 +94,24 @@ func shortWrite(n, want int) error {
 	return fmt.Errorf("ioengine: wrote %d of %d bytes: %w", n, want, io.ErrShortWrite)
 }
 
+// NewBuffered returns the engine for a buffered descriptor (File.BufFd):
+// synchronous pwrites into the page cache, each complete when SubmitWrite
+// returns, so a write is acknowledged at memory speed and survives the
+// process (not a power loss) from then on. Named "buffered".
+func NewBuffered(fd int) Engine { return &pwriteEngine{fd: fd, name: "buffered"} }
+
 // pwriteEngine is the fallback: each write is a synchronous pwritev2 whose
 // completion is queued for the next Wait.
 type pwriteEngine struct {
 	fd   int
+	name string
 	mu   sync.Mutex // guards done: SubmitWrite and Wait run on different goroutines
 	done []Completion
 }
 
-func newPwrite(fd int) *pwriteEngine { return &pwriteEngine{fd: fd} }
+func newPwrite(fd int) *pwriteEngine { return &pwriteEngine{fd: fd, name: "pwrite"} }
 
-func (e *pwriteEngine) Name() string { return "pwrite" }
+func (e *pwriteEngine) Name() string { return e.name }
 
 func (e *pwriteEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool) error {
 	flags := 0

@@ -17,13 +17,17 @@ var ErrLocked = errors.New("ioengine: file is locked by another open store")
 // device (a directory, a FIFO, a character device): never a data file.
 var ErrNotFile = errors.New("ioengine: not a regular file or block device")
 
-// File is a data file opened for O_DIRECT writes: a regular file or a block
-// device. Reads go through ReadFd, a second, buffered descriptor on regular
-// files.
+// File is a data file, a regular file or a block device, with two
+// descriptors: Fd, opened O_DIRECT, for the durable writes of SyncAlways,
+// and BufFd, through the page cache, for every read and for the writes
+// that are acknowledged once the kernel holds them (SyncInterval,
+// SyncNever). The kernel keeps the two coherent: a direct write
+// invalidates the cached pages it covers, and a direct write first writes
+// back any dirty cached page in its range.
 type File struct {
 	Path         string
-	Fd           int   // O_DIRECT descriptor for writes (and device reads)
-	ReadFd       int   // buffered descriptor on regular files; == Fd on devices
+	Fd           int   // O_DIRECT descriptor
+	BufFd        int   // buffered descriptor (read-write in Exclusive mode, else read-only)
 	Device       bool  // a block device
 	Size         int64 // device size, or current file size
 	LogicalBlock int   // the device's logical block size (512 for files)
@@ -57,7 +61,7 @@ func OpenFile(path string, mode Mode, wait time.Duration) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ioengine: %w", err)
 	}
-	f := &File{Path: path, Fd: -1, ReadFd: -1, LogicalBlock: 512}
+	f := &File{Path: path, Fd: -1, BufFd: -1, LogicalBlock: 512}
 	f.Device = st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0
 	if !f.Device && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s", ErrNotFile, path)
@@ -80,21 +84,25 @@ func OpenFile(path string, mode Mode, wait time.Duration) (*File, error) {
 		}
 		time.Sleep(lockRetry)
 	}
+	f.Size = st.Size()
 	if f.Device {
-		f.ReadFd = f.Fd
 		if err := f.probeDevice(); err != nil {
 			f.Close()
 			return nil, err
 		}
-	} else {
-		f.Size = st.Size()
-		rfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("ioengine: open %s for reading: %w", path, err)
-		}
-		f.ReadFd = rfd
 	}
+	// The buffered descriptor comes second, under the lock the first one
+	// holds (and without O_EXCL, which the first one holds on a device).
+	bufFlags := unix.O_RDONLY | unix.O_CLOEXEC
+	if mode == Exclusive {
+		bufFlags = unix.O_RDWR | unix.O_CLOEXEC
+	}
+	bfd, err := unix.Open(path, bufFlags, 0)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("ioengine: open %s (buffered): %w", path, err)
+	}
+	f.BufFd = bfd
 	return f, nil
 }
 
@@ -143,15 +151,15 @@ func (f *File) probeDevice() error {
 // Close closes both descriptors, releasing the lock.
 func (f *File) Close() error {
 	var err error
-	if f.ReadFd >= 0 && f.ReadFd != f.Fd {
-		err = unix.Close(f.ReadFd)
+	if f.BufFd >= 0 {
+		err = unix.Close(f.BufFd)
 	}
 	if f.Fd >= 0 {
 		if e := unix.Close(f.Fd); err == nil {
 			err = e
 		}
 	}
-	f.Fd, f.ReadFd = -1, -1
+	f.Fd, f.BufFd = -1, -1
 	return err
 }
 
@@ -208,12 +216,11 @@ func (f *File) Truncate(size int64) error {
 	return unix.Fsync(f.Fd)
 }
 
-// ReadAt reads len(p) bytes at off through the read descriptor. On a device
-// p, off and len(p) must be aligned to the logical block size.
+// ReadAt reads len(p) bytes at off through the buffered descriptor.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
-		m, err := unix.Pread(f.ReadFd, p[n:], off+int64(n))
+		m, err := unix.Pread(f.BufFd, p[n:], off+int64(n))
 		if err == unix.EINTR {
 			continue
 		}
@@ -229,11 +236,9 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // Prefetch asks the kernel to start reading [off, off+n) into the page
-// cache (regular files; a raw device is read with O_DIRECT and skips it).
+// cache.
 func (f *File) Prefetch(off, n int64) {
-	if !f.Device {
-		_ = unix.Fadvise(f.ReadFd, off, n, unix.FADV_WILLNEED)
-	}
+	_ = unix.Fadvise(f.BufFd, off, n, unix.FADV_WILLNEED)
 }
 
 // ErrEOF reports a read past the end of the data file.
