@@ -49,3 +49,34 @@ type Rebuilder interface {
 type Unlocker interface {
 	WaitUnlocked(path, dir string) error
 }
+
+// Describer is a Driver that says how it configures its store, for the
+// report: every setting it changes from the store's defaults, and what an
+// acknowledged write survives in each mode.
+type Describer interface {
+	// Settings lists the settings changed from the store's defaults
+	// ("defaults" when none).
+	Settings() string
+	// Survives says what a write acknowledged in mode survives: a process
+	// crash, a power loss, or neither.
+	Survives(mode string) string
+}
+
+// Limited is a Driver that cannot run some workloads meaningfully.
+type Limited interface {
+	// NotApplicable returns why workload ("durable", "open-crash",
+	// "rebuild") does not apply, or "" when it does.
+	NotApplicable(workload string) string
+}
+
+// ByteCounter is a DB that reports the bytes it has written to its log.
+type ByteCounter interface {
+	BytesWritten() int64
+}
+
+// WriterHint is a DB that writes differently for one writer and for many
+// (bbolt: Update for one, the shared commits of db.Batch for many); the
+// durable workloads tell it how many goroutines will call Put.
+type WriterHint interface {
+	SetWriters(n int)
+}

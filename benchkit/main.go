@@ -28,9 +28,10 @@ func Main(args []string, prefix []string, drivers []Driver, stdout, stderr io.Wr
 	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	quick := fs.Bool("quick", false, "small N and short runs (under 2 minutes)")
-	n := fs.Int("n", 0, "items to load (default 1,000,000; -quick 100,000)")
-	dur := fs.Duration("duration", 0, "length of each durable workload (default 10s; -quick 1s)")
+	quick := fs.Bool("quick", false, "smaller N and 1 s cells (a few minutes)")
+	n := fs.Int("n", 0, "items to load (default 1,000,000; -quick 300,000)")
+	dur := fs.Duration("duration", 0, "length of each durable workload, twice each fetch workload's (default 10s; -quick 1s)")
+	rotate := fs.Int("rotate", -1, "start the stores' order at this index (default: rotates with the clock between runs)")
 	jsonPath := fs.String("json", "", "write the results as JSON to this file")
 	dir := fs.String("dir", "", "work directory on the disk to measure (default: a new directory in $TMPDIR)")
 	only := fs.String("stores", "", "comma-separated stores to run (default: all)")
@@ -54,7 +55,11 @@ func Main(args []string, prefix []string, drivers []Driver, stdout, stderr io.Wr
 	cfg := Config{N: 1_000_000, Duration: 10 * time.Second, ChildArgs: prefix,
 		Logf: func(f string, a ...any) { fmt.Fprintf(stderr, f+"\n", a...) }}
 	if *quick {
-		cfg.N, cfg.Duration = 100_000, time.Second
+		cfg.N, cfg.Duration = 300_000, time.Second
+	}
+	cfg.Rotate = *rotate
+	if cfg.Rotate < 0 {
+		cfg.Rotate = int(time.Now().Unix() / 60)
 	}
 	if *n > 0 {
 		cfg.N = *n

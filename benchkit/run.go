@@ -3,15 +3,21 @@ package benchkit
 import (
 	"bufio"
 	"fmt"
-	"github.com/nudbgo/nudb/internal/killchild"
+	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nudbgo/nudb/internal/killchild"
 )
 
 // Config says what to run and how big.
@@ -21,8 +27,13 @@ type Config struct {
 	Dir       string        // work directory
 	Device    string        // a block device for the device target ("" skips it)
 	ChildArgs []string      // how to re-run this program as the open-crash writer
+	Rotate    int           // the stores run in order starting from this index (rotated between runs)
 	Logf      func(format string, a ...any)
 }
+
+// fetchTime is how long each fetch workload runs: time-bounded, never
+// under a second.
+func (c Config) fetchTime() time.Duration { return max(time.Second, c.Duration/2) }
 
 // Result is one measurement.
 type Result struct {
@@ -34,8 +45,18 @@ type Result struct {
 	OpsPerSec float64 `json:"ops_per_sec,omitempty"`
 	Seconds   float64 `json:"seconds,omitempty"`
 	Items     int     `json:"items,omitempty"`
-	Bytes     int64   `json:"bytes,omitempty"` // record bytes written (load), bytes read (rebuild, open-crash)
-	Note      string  `json:"note,omitempty"`
+	Bytes     int64   `json:"bytes,omitempty"` // log bytes written (load), log bytes rebuilt (rebuild), bytes read (open-crash)
+	// CloseSeconds is the final sync and close after a load, timed apart
+	// from the inserts (each store does different work there).
+	CloseSeconds float64 `json:"close_seconds,omitempty"`
+	Note         string  `json:"note,omitempty"`
+}
+
+// StoreInfo is how a store ran: what the report prints beside its rows.
+type StoreInfo struct {
+	Name     string            `json:"name"`
+	Settings string            `json:"settings"`
+	Survives map[string]string `json:"survives,omitempty"` // by mode: what an acknowledged write survives
 }
 
 // Report is a whole run.
@@ -43,6 +64,7 @@ type Report struct {
 	Machine string        `json:"machine"`
 	N       int           `json:"n"`
 	Limits  Limits        `json:"limits"`
+	Stores  []StoreInfo   `json:"stores"`
 	Results []Result      `json:"results"`
 	Elapsed time.Duration `json:"elapsed_ns"`
 }
@@ -65,7 +87,12 @@ func Run(drivers []Driver, cfg Config) (*Report, error) {
 	if rep.Limits, err = measureLimits(cfg.Dir, limitSize, max(time.Second, cfg.Duration/5), cfg.Logf); err != nil {
 		return nil, fmt.Errorf("measuring the machine: %w", err)
 	}
+	// The order of the stores rotates between runs, so no store always
+	// runs first on a cold machine or last on a warm one.
+	rot := cfg.Rotate % max(len(drivers), 1)
+	drivers = append(append([]Driver(nil), drivers[rot:]...), drivers[:rot]...)
 	for _, d := range drivers {
+		rep.Stores = append(rep.Stores, describe(d))
 		for _, v := range d.Variants() {
 			if v.Target == "device" && cfg.Device == "" {
 				cfg.Logf("%s on a device: skipped (no loop device: needs root and losetup)", d.Name())
@@ -92,73 +119,50 @@ func paths(d Driver, v Variant, cfg Config, name string) (path, dir string) {
 	return filepath.Join(dir, "store"), dir
 }
 
+// describe collects what the report says of a store's configuration.
+func describe(d Driver) StoreInfo {
+	si := StoreInfo{Name: d.Name(), Settings: "defaults"}
+	if ds, ok := d.(Describer); ok {
+		si.Settings = ds.Settings()
+		si.Survives = map[string]string{}
+		for _, m := range d.Modes() {
+			si.Survives[m] = ds.Survives(m)
+		}
+	}
+	return si
+}
+
+// notApplicable is why d cannot run workload, or "".
+func notApplicable(d Driver, workload string) string {
+	if l, ok := d.(Limited); ok {
+		return l.NotApplicable(workload)
+	}
+	return ""
+}
+
 func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	res := func(workload, mode string) Result {
 		return Result{Store: d.Name(), Engine: v.Engine, Target: v.Target, Workload: workload, Mode: mode}
 	}
-	it := items{seed: 1, valueSize: valueSize}
-
-	// load, then the read workloads on the loaded store.
 	path, dir := paths(d, v, cfg, "load")
-	db, err := d.Open(v, path, dir, "never", true)
-	if err != nil {
+	if err := loadWorkload(d, v, cfg, rep, path, dir, res); err != nil {
 		return err
 	}
-	start := time.Now()
-	if err := db.Load(cfg.N, it.gen(), nil); err != nil {
-		db.Close()
-		return fmt.Errorf("load: %w", err)
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	el := time.Since(start)
-	r := res("load", "never")
-	r.OpsPerSec, r.Items = float64(cfg.N)/el.Seconds(), cfg.N
-	r.Bytes = int64(cfg.N) * (keySize + valueSize + 8)
-	rep.add(r, cfg.Logf)
-
-	start = time.Now()
-	if db, err = d.Open(v, path, dir, "never", false); err != nil {
+	if err := readWorkloads(d, v, cfg, rep, path, dir, res); err != nil {
 		return err
 	}
 	if v.Full {
-		r = res("open-clean", "never")
-		r.Seconds = time.Since(start).Seconds()
-		rep.add(r, cfg.Logf)
-	}
-	for _, w := range []struct {
-		name    string
-		threads int
-		present bool
-	}{{"fetch-1", 1, true}, {"fetch-2", 2, true}, {"miss", 1, false}} {
-		if !v.Full && w.name != "fetch-1" {
-			continue
+		r := res("rebuild", "never")
+		if rb, ok := d.(Rebuilder); ok {
+			start := time.Now()
+			n, err := rb.Rebuild(path, dir)
+			if err != nil {
+				return fmt.Errorf("rebuild: %w", err)
+			}
+			r.Seconds, r.Bytes = time.Since(start).Seconds(), n
+		} else {
+			r.Note = "n/a: " + notApplicable(d, "rebuild")
 		}
-		ops, err := fetchWorkload(db, it, cfg.N, w.threads, w.present, cfg.Duration)
-		if err != nil {
-			db.Close()
-			return fmt.Errorf("%s: %w", w.name, err)
-		}
-		r = res(w.name, "never")
-		r.OpsPerSec = ops
-		rep.add(r, cfg.Logf)
-	}
-	if err := db.Close(); err != nil {
-		return err
-	}
-	if rb, ok := d.(Rebuilder); ok && v.Full {
-		start = time.Now()
-		n, err := rb.Rebuild(path, dir)
-		if err != nil {
-			return fmt.Errorf("rebuild: %w", err)
-		}
-		r = res("rebuild", "never")
-		r.Seconds, r.Bytes = time.Since(start).Seconds(), n
-		rep.add(r, cfg.Logf)
-	} else if v.Full {
-		r = res("rebuild", "never")
-		r.Note = "n/a: no separate index to rebuild"
 		rep.add(r, cfg.Logf)
 	}
 	os.RemoveAll(dir)
@@ -170,9 +174,16 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	}
 	for _, mode := range modes {
 		for _, threads := range []int{1, 16} {
+			r := res("durable-"+strconv.Itoa(threads), mode)
+			if why := notApplicable(d, "durable"); why != "" {
+				r.Note = "n/a: " + why
+				rep.add(r, cfg.Logf)
+				continue
+			}
 			if threads == 1 && mode == "always" && v.Full && d.Name() == "nudb" {
 				// The disk's barrier rate drifts on a shared machine: measure
 				// the baseline again right beside the workload it judges.
+				var err error
 				if rep.Limits.FdatasyncBesideNudb, err = fdatasyncRate(cfg.Dir, cfg.Duration); err != nil {
 					return err
 				}
@@ -182,13 +193,18 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 			if err != nil {
 				return fmt.Errorf("durable-%d %s: %w", threads, mode, err)
 			}
-			r = res("durable-"+strconv.Itoa(threads), mode)
 			r.OpsPerSec = ops
 			rep.add(r, cfg.Logf)
 		}
 	}
 
 	if v.Full && len(cfg.ChildArgs) > 0 {
+		if why := notApplicable(d, "open-crash"); why != "" {
+			r := res("open-crash", "never")
+			r.Note = "n/a: " + why
+			rep.add(r, cfg.Logf)
+			return nil
+		}
 		if err := crashWorkload(d, v, cfg, rep, 0, "open-crash"); err != nil {
 			return fmt.Errorf("open-crash: %w", err)
 		}
@@ -202,9 +218,147 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	return nil
 }
 
-// fetchWorkload runs n random fetches (or as many as fit in limit: a raw
-// device reads every item from the disk).
-func fetchWorkload(db DB, it items, n, threads int, present bool, limit time.Duration) (float64, error) {
+// loadWorkload bulk-loads cfg.N items into a fresh store, timing the
+// inserts and the final sync and close apart.
+func loadWorkload(d Driver, v Variant, cfg Config, rep *Report, path, dir string, res func(string, string) Result) error {
+	db, err := d.Open(v, path, dir, "never", true)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := db.Load(cfg.N, items{seed: 1, valueSize: valueSize}.gen(), nil); err != nil {
+		db.Close()
+		return fmt.Errorf("load: %w", err)
+	}
+	el := time.Since(start)
+	r := res("load", "never")
+	r.OpsPerSec, r.Items, r.Seconds = float64(cfg.N)/el.Seconds(), cfg.N, 0
+	if bc, ok := db.(ByteCounter); ok {
+		r.Bytes = bc.BytesWritten()
+	}
+	start = time.Now()
+	if err := db.Close(); err != nil {
+		return err
+	}
+	r.CloseSeconds = time.Since(start).Seconds()
+	rep.add(r, cfg.Logf)
+	return nil
+}
+
+// readWorkloads reopens the loaded store (open-clean), fetches with a cold
+// page cache (fetch-cold), reads the store's files into the cache (the
+// same warm-up for every store), then runs the warm fetch workloads, each
+// for cfg.fetchTime().
+func readWorkloads(d Driver, v Variant, cfg Config, rep *Report, path, dir string, res func(string, string) Result) error {
+	files := storeFiles(path, dir)
+	dropCache(files)
+	start := time.Now()
+	db, err := d.Open(v, path, dir, "never", false)
+	if err != nil {
+		return err
+	}
+	if v.Full {
+		r := res("open-clean", "never")
+		r.Seconds = time.Since(start).Seconds()
+		rep.add(r, cfg.Logf)
+	}
+	it := items{seed: 1, valueSize: valueSize}
+	type workload struct {
+		name    string
+		threads int
+		present bool
+	}
+	run := func(w workload) error {
+		ops, err := fetchWorkload(db, it, cfg.N, w.threads, w.present, cfg.fetchTime())
+		if err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+		r := res(w.name, "never")
+		r.OpsPerSec = ops
+		rep.add(r, cfg.Logf)
+		return nil
+	}
+	if v.Full {
+		if err := run(workload{"fetch-cold", 1, true}); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	if err := warmCache(files); err != nil {
+		db.Close()
+		return err
+	}
+	for _, w := range []workload{{"fetch-1", 1, true}, {"fetch-2", 2, true}, {"miss", 1, false}} {
+		if !v.Full && w.name != "fetch-1" {
+			continue
+		}
+		if err := run(w); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	return db.Close()
+}
+
+// storeFiles lists a store's files: path itself (a device, or a file) or
+// every regular file under it, and every regular file in dir.
+func storeFiles(path, dir string) []string {
+	var files []string
+	add := func(root string) {
+		filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+			if err == nil && !e.IsDir() {
+				files = append(files, p)
+			}
+			return nil
+		})
+	}
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
+		files = append(files, path)
+	} else {
+		add(path)
+	}
+	if dir != path && !strings.HasPrefix(path, dir+string(filepath.Separator)) {
+		add(dir)
+	}
+	return files
+}
+
+// dropCache evicts the files' clean pages from the page cache.
+func dropCache(files []string) {
+	for _, p := range files {
+		if f, err := os.Open(p); err == nil {
+			unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+			f.Close()
+		}
+	}
+}
+
+// warmCache reads the files through the page cache, as `vmtouch -t` would.
+func warmCache(files []string) error {
+	buf := make([]byte, 1<<20)
+	for _, p := range files {
+		f, err := os.Open(p)
+		if err != nil {
+			continue // a store may remove a file between listing and reading
+		}
+		for {
+			_, err := f.Read(buf)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				f.Close()
+				return fmt.Errorf("warming %s: %w", p, err)
+			}
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// fetchWorkload fetches random keys of [0, n) (or absent keys) from
+// threads goroutines for d and returns the rate.
+func fetchWorkload(db DB, it items, n, threads int, present bool, d time.Duration) (float64, error) {
 	keys := make([][]byte, 0, min(n, 1<<20))
 	for i := 0; i < cap(keys); i++ {
 		j := int(splitmix(uint64(i)) % uint64(n))
@@ -217,13 +371,13 @@ func fetchWorkload(db DB, it items, n, threads int, present bool, limit time.Dur
 	var failed atomic.Value
 	var done atomic.Int64
 	start := time.Now()
-	deadline := start.Add(limit)
+	deadline := start.Add(d)
 	for t := 0; t < threads; t++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i, k := t, 0; i < n; i, k = i+threads, k+1 {
-				if k&1023 == 0 && time.Now().After(deadline) {
+			for i := t; ; i += threads {
+				if i&1023 < threads && time.Now().After(deadline) {
 					return
 				}
 				done.Add(1)
@@ -248,6 +402,9 @@ func durableWorkload(d Driver, v Variant, cfg Config, mode string, threads int) 
 	db, err := d.Open(v, path, dir, mode, true)
 	if err != nil {
 		return 0, err
+	}
+	if h, ok := db.(WriterHint); ok {
+		h.SetWriters(threads)
 	}
 	it := items{seed: uint64(2 + threads), valueSize: valueSize}
 	var next, done atomic.Int64
