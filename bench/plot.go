@@ -39,6 +39,28 @@ func writePlots(r *benchkit.Report, dir string) error {
 	for _, wl := range []string{"durable-1", "durable-16"} {
 		vals := map[string]float64{}
 		for _, x := range r.Results {
+			if x.Workload == wl && x.Mode == "never" && x.Target == "file" && x.OpsPerSec > 0 && (x.Engine == "" || x.Engine == "io_uring") {
+				vals[x.Store] = x.OpsPerSec
+			}
+		}
+		if err := bars(filepath.Join(dir, wl+"-never.png"), wl+", durability off (ops/s, higher is better)", vals); err != nil {
+			return err
+		}
+	}
+	for _, wl := range []string{"open-clean", "open-crash"} {
+		vals := map[string]float64{}
+		for _, x := range r.Results {
+			if x.Workload == wl && x.Target == "file" && x.Seconds > 0 && (x.Engine == "" || x.Engine == "io_uring") {
+				vals[x.Store] = x.Seconds
+			}
+		}
+		if err := bars(filepath.Join(dir, wl+".png"), wl+" (seconds, lower is better)", vals); err != nil {
+			return err
+		}
+	}
+	for _, wl := range []string{"durable-1", "durable-16"} {
+		vals := map[string]float64{}
+		for _, x := range r.Results {
 			if x.Store == "nudb" && x.Workload == wl && x.Target == "file" && x.Engine == "io_uring" {
 				vals["Sync"+map[string]string{"always": "Always", "interval": "Interval", "never": "Never"}[x.Mode]] = x.OpsPerSec
 			}
