@@ -59,6 +59,8 @@ func benchInsert(b *testing.B, opts *Options, parallel int) {
 }
 
 func BenchmarkInsert(b *testing.B) {
+	b.Run("behind/1", func(b *testing.B) { benchInsert(b, &Options{Sync: SyncWriteBehind}, 1) })
+	b.Run("behind/16", func(b *testing.B) { benchInsert(b, &Options{Sync: SyncWriteBehind}, 16) })
 	for _, e := range engines {
 		b.Run("never/1/"+e.String(), func(b *testing.B) { benchInsert(b, &Options{Sync: SyncNever, IOEngine: e}, 1) })
 		b.Run("never/64/"+e.String(), func(b *testing.B) { benchInsert(b, &Options{Sync: SyncNever, IOEngine: e}, 64) })

@@ -60,6 +60,9 @@ func (s *Store) Insert(key, value []byte) error {
 	}
 	defer s.gate.exit(c, &s.closed)
 	w := s.w
+	if s.opts.Sync == SyncWriteBehind {
+		return s.insertBehind(key, value, h)
+	}
 	op := w.ops.Get().(*insertOp)
 	op.req = request{key: key, value: value, hash: h, w: &op.w}
 	op.w.remaining.Store(1)
@@ -74,6 +77,49 @@ func (s *Store) Insert(key, value []byte) error {
 			err = op.w.err
 		}
 	}
+	op.req = request{}
+	w.ops.Put(op)
+	return err
+}
+
+// insertBehind is Insert under SyncWriteBehind: the item is copied into
+// a pooled buffer, admitted (Fetch finds it in the pending set from then
+// on) and queued, and Insert returns without waiting for the write, unless
+// the bytes held unwritten pass WriteBehindBytes.
+func (s *Store) insertBehind(key, value []byte, h uint64) error {
+	w := s.w
+	op := w.ops.Get().(*insertOp)
+	n := len(key) + len(value)
+	if cap(op.buf) < n {
+		op.buf = make([]byte, n)
+	}
+	b := op.buf[:n]
+	copy(b, key)
+	copy(b[len(key):], value)
+	op.req = request{key: b[:len(key):len(key)], value: b[len(key):], hash: h, w: &op.w, behind: op}
+	op.w.remaining.Store(1)
+	op.w.err = nil
+	if err := s.pending.admit(&op.req, s.indexed); err != nil {
+		op.req = request{}
+		w.ops.Put(op)
+		return err
+	}
+	// Decided before the request is queued: once it is, the writer may
+	// settle it (and read waits) at any moment.
+	op.waits = w.behindBytes.Add(int64(n)) > s.opts.WriteBehindBytes
+	if err := w.enqueue(&op.req); err != nil {
+		w.behindBytes.Add(-int64(n))
+		s.pending.drop([]*request{&op.req})
+		op.req = request{}
+		w.ops.Put(op)
+		return err
+	}
+	w.wakeUp()
+	if !op.waits {
+		return nil
+	}
+	<-op.w.done
+	err := op.w.err
 	op.req = request{}
 	w.ops.Put(op)
 	return err

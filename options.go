@@ -24,6 +24,15 @@ const (
 	// Close make data durable. A process crash loses nothing written; a
 	// power loss may lose everything since the last Sync.
 	SyncNever
+	// SyncWriteBehind: Insert returns once the item is copied into the
+	// store's memory, where Fetch and Exists already find it; the writer
+	// writes it behind, grouping whatever has queued into records, and
+	// only Sync and Close make data durable. It runs at memory speed, and
+	// pays for it: a process crash loses the inserts not yet written (at
+	// most WriteBehindBytes of them, in practice the last millisecond or
+	// so), and a write error after an Insert returned is reported by the
+	// next Insert, Sync or Close. Visit sees an item once it is written.
+	SyncWriteBehind
 )
 
 // String names the mode.
@@ -35,6 +44,8 @@ func (m SyncMode) String() string {
 		return "interval"
 	case SyncNever:
 		return "never"
+	case SyncWriteBehind:
+		return "write-behind"
 	}
 	return fmt.Sprintf("SyncMode(%d)", int(m))
 }
@@ -69,7 +80,7 @@ const MaxValueSize = datafile.MaxValueSize
 type Options struct {
 	KeySize      int           // Create: fixed key size in bytes, default 32
 	BlockSize    int           // Create: I/O block size, default 4096; a power of two ≥ the device's logical block size
-	Sync         SyncMode      // SyncAlways (default), SyncInterval, SyncNever
+	Sync         SyncMode      // SyncAlways (default), SyncInterval, SyncNever, SyncWriteBehind
 	SyncInterval time.Duration // SyncInterval mode: default 1s
 	SyncBytes    int64         // SyncInterval mode: also sync after this many bytes, default 64 MiB
 	// RecoveryWindow is how deep, in record timestamps, the scrub after an
@@ -100,6 +111,10 @@ type Options struct {
 	// into records of at most this many bytes (a larger single item gets a
 	// record of its own). Default 1 MiB.
 	MaxRecordSize int
+	// WriteBehindBytes bounds the items SyncWriteBehind holds in memory
+	// unwritten (keys and values): an Insert that would pass it waits
+	// until its own item is written. Default 4 MiB.
+	WriteBehindBytes int64
 	// InFlight is how many records may be written at once, 1 to
 	// MaxInFlight. Default 4.
 	InFlight int
@@ -145,6 +160,9 @@ func (o *Options) withDefaults() Options {
 	if r.CheckpointBytes <= 0 {
 		r.CheckpointBytes = 64 << 20
 	}
+	if r.WriteBehindBytes <= 0 {
+		r.WriteBehindBytes = 4 << 20
+	}
 	if r.LockTimeout == 0 {
 		r.LockTimeout = 2 * time.Second
 	}
@@ -167,7 +185,7 @@ const (
 
 // validateOpen checks the options Open uses (the geometry is the store's).
 func (o *Options) validateOpen() error {
-	if o.Sync < SyncAlways || o.Sync > SyncNever {
+	if o.Sync < SyncAlways || o.Sync > SyncWriteBehind {
 		return fmt.Errorf("%w: unknown sync mode %d", ErrInvalidOptions, o.Sync)
 	}
 	if o.IOEngine < IOEngineAuto || o.IOEngine > IOEnginePwrite {

@@ -1,6 +1,9 @@
 package nudb
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // pendingSet holds the requests on their way into the log, chained by key
 // hash, so that of racing inserts of one key exactly one is admitted: a
@@ -9,6 +12,11 @@ import "sync"
 type pendingSet struct {
 	mu sync.Mutex
 	m  map[uint64]*request
+	// n counts the requests in m. A fetch under SyncWriteBehind reads it
+	// without the lock: a request admitted before the fetch began is
+	// counted until it is dropped, which happens only after it is indexed,
+	// so a zero means the index has everything acknowledged.
+	n atomic.Int64
 }
 
 func newPendingSet() *pendingSet { return &pendingSet{m: make(map[uint64]*request)} }
@@ -57,7 +65,26 @@ func (p *pendingSet) admitLocked(r *request, exists existsFunc) error {
 	}
 	r.nextSame = p.m[r.hash]
 	p.m[r.hash] = r
+	p.n.Add(1)
 	return nil
+}
+
+// find calls fn with the value of the pending request that has key, under
+// the lock (the request's bytes stay put until it is dropped), and reports
+// whether there was one.
+func (p *pendingSet) find(h uint64, key []byte, fn func(value []byte)) bool {
+	if p.n.Load() == 0 {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for q := p.m[h]; q != nil; q = q.nextSame {
+		if string(q.key) == string(key) {
+			fn(q.value)
+			return true
+		}
+	}
+	return false
 }
 
 // drop removes requests (after indexing, or on failure).
@@ -81,4 +108,5 @@ func (p *pendingSet) drop(reqs []*request) {
 		}
 		r.nextSame = nil
 	}
+	p.n.Add(-int64(len(reqs)))
 }

@@ -150,7 +150,9 @@ func (s *Store) exists(h uint64, key []byte) (bool, error) {
 }
 
 // FetchFunc calls fn with the value stored under key, without allocating;
-// the value is valid only during the call. It returns ErrNotFound when no
+// the value is valid only during the call, and fn must not call the store
+// (under SyncWriteBehind it may run under the lock of the items not yet
+// written). It returns ErrNotFound when no
 // item has the key, and ErrCorrupt when the stored item fails its CRC (it
 // never passes fn a damaged value).
 func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
@@ -161,6 +163,12 @@ func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
 	defer s.gate.exit(c, &s.closed)
 	if fn == nil {
 		fn = func([]byte) {}
+	}
+	// Under SyncWriteBehind an acknowledged item may still wait in memory.
+	// The pending set is asked first: a request leaves it only after its
+	// item is indexed, so asking the index second misses nothing.
+	if s.opts.Sync == SyncWriteBehind && s.pending.find(h, key, fn) {
+		return nil
 	}
 	return s.lookup(h, key, fn)
 }

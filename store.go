@@ -87,7 +87,7 @@ type Stats struct {
 	Items        uint64 // items in the store
 	Records      uint64 // records in the log
 	Syncs        uint64 // fdatasync/RWF_DSYNC barriers since Open
-	IOEngine     string // "io_uring" or "pwrite" (SyncAlways), "buffered" (SyncInterval, SyncNever)
+	IOEngine     string // "io_uring" or "pwrite" (SyncAlways), "buffered" (the other modes)
 	Inserts      uint64 // items inserted since Open
 	BytesWritten uint64 // record bytes written since Open
 	LogEnd       int64  // offset where the next record goes

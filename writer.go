@@ -21,6 +21,9 @@ type request struct {
 	hash       uint64
 	w          *waiter
 	nextSame   *request // pending-set chain of requests with the same hash
+	// behind is set for a SyncWriteBehind insert, whose caller has
+	// returned: settling the request recycles the op (see settleBehind).
+	behind *insertOp
 }
 
 // waiter is what an Insert (or InsertBatch) blocks on.
@@ -46,6 +49,11 @@ func (w *waiter) ack(err error) {
 type insertOp struct {
 	req request
 	w   waiter
+	// SyncWriteBehind: buf holds the item's copy (key then value) until it
+	// is written; waits says the caller waits for it anyway (the bytes
+	// held passed WriteBehindBytes) and recycles the op itself.
+	buf   []byte
+	waits bool
 }
 
 // slot is one record buffer; up to Options.InFlight are written at once.
@@ -179,6 +187,10 @@ type writer struct {
 
 	ops sync.Pool // *insertOp
 
+	// behindBytes counts the SyncWriteBehind items (keys and values) held
+	// in memory, not yet written.
+	behindBytes atomic.Int64
+
 	// mu is held by whoever runs the writer: the writer goroutine, or, with
 	// an inline (buffered) engine, an Insert that found it free and writes
 	// its own record (see kick). Everything below is guarded by it.
@@ -293,7 +305,7 @@ func (w *writer) wakeUp() {
 // behind a running pump is never stranded: it waits for the lock and
 // writes whatever is left.
 func (w *writer) kick() {
-	if w.cfg.inline && w.mu.TryLock() {
+	if w.cfg.inline && w.cfg.mode != SyncWriteBehind && w.mu.TryLock() {
 		w.pump()
 		w.mu.Unlock()
 		return
@@ -646,8 +658,26 @@ func (w *writer) finishSlot(sl *slot, err error) {
 func (w *writer) settle(reqs []*request, err error) {
 	w.pending.drop(reqs)
 	for _, r := range reqs {
+		if r.behind != nil {
+			w.settleBehind(r.behind, err)
+			continue
+		}
 		r.w.ack(err)
 	}
+}
+
+// settleBehind ends a SyncWriteBehind insert: its bytes leave the count,
+// and the op goes back to the pool, unless its caller waits for it. A
+// failure reaches the caller through the next call (the writer has
+// stopped: enqueue, Sync and Close return w.err).
+func (w *writer) settleBehind(op *insertOp, err error) {
+	w.behindBytes.Add(-int64(len(op.req.key) + len(op.req.value)))
+	if op.waits {
+		op.w.ack(err)
+		return
+	}
+	op.req = request{}
+	w.ops.Put(op)
 }
 
 // fail stops the store accepting inserts after an I/O error. The first
@@ -695,8 +725,27 @@ func (w *writer) datasync() error {
 
 // syncNow serves Sync: every acknowledged insert becomes durable.
 func (w *writer) syncNow() error {
+	w.flushQueue()
 	w.drain()
 	return w.datasync()
+}
+
+// flushQueue writes everything queued (SyncWriteBehind's acknowledged
+// inserts among it) and waits for the writes.
+func (w *writer) flushQueue() {
+	for {
+		w.takeQueue()
+		if len(w.backlog) == 0 || w.err != nil {
+			break
+		}
+		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
+			w.submitRecord()
+		}
+		if len(w.inflight) > 0 {
+			w.complete(<-w.completions)
+		}
+	}
+	w.drain()
 }
 
 // maintain runs the background duties: interval syncs and checkpoints.
@@ -761,19 +810,7 @@ func (w *writer) finish(clean bool) error {
 		w.failQueued(ErrClosed)
 		return nil
 	}
-	for {
-		w.takeQueue()
-		if len(w.backlog) == 0 || w.err != nil {
-			break
-		}
-		for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil {
-			w.submitRecord()
-		}
-		if len(w.inflight) > 0 {
-			w.complete(<-w.completions)
-		}
-	}
-	w.drain()
+	w.flushQueue()
 	w.failQueued(ErrClosed)
 	if w.err != nil {
 		return w.err
