@@ -46,6 +46,7 @@ var crashWorkloads = []crashWorkload{
 	{name: "interval-4-uring", mode: SyncInterval, engine: IOEngineUring, writers: 4, items: 400},
 	{name: "never-2-pwrite", mode: SyncNever, engine: IOEnginePwrite, writers: 2, items: 400},
 	{name: "never-1-uring-close", mode: SyncNever, engine: IOEngineUring, writers: 1, items: 200, close: true},
+	{name: "behind-2", mode: SyncWriteBehind, writers: 2, items: 400},
 }
 
 // crashRun is one recorded run of a workload.

@@ -88,7 +88,7 @@ func (s *Store) Insert(key, value []byte) error {
 // the bytes held unwritten pass WriteBehindBytes.
 func (s *Store) insertBehind(key, value []byte, h uint64) error {
 	w := s.w
-	op := w.ops.Get().(*insertOp)
+	op := w.behindOp()
 	n := len(key) + len(value)
 	if cap(op.buf) < n {
 		op.buf = make([]byte, n)
@@ -100,28 +100,27 @@ func (s *Store) insertBehind(key, value []byte, h uint64) error {
 	op.w.remaining.Store(1)
 	op.w.err = nil
 	if err := s.pending.admit(&op.req, s.indexed); err != nil {
-		op.req = request{}
-		w.ops.Put(op)
+		w.freeBehindOp(op)
 		return err
 	}
 	// Decided before the request is queued: once it is, the writer may
-	// settle it (and read waits) at any moment.
-	op.waits = w.behindBytes.Add(int64(n)) > s.opts.WriteBehindBytes
+	// settle it (reading waits) and, unless it waits, reuse the op for
+	// another insert at any moment; this one reads only its local copy.
+	waits := w.behindBytes.Add(int64(n)) > s.opts.WriteBehindBytes
+	op.waits = waits
 	if err := w.enqueue(&op.req); err != nil {
 		w.behindBytes.Add(-int64(n))
 		s.pending.drop([]*request{&op.req})
-		op.req = request{}
-		w.ops.Put(op)
+		w.freeBehindOp(op)
 		return err
 	}
 	w.wakeUp()
-	if !op.waits {
+	if !waits {
 		return nil
 	}
 	<-op.w.done
 	err := op.w.err
-	op.req = request{}
-	w.ops.Put(op)
+	w.freeBehindOp(op)
 	return err
 }
 

@@ -2,6 +2,7 @@ package nudb
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -308,4 +309,60 @@ func TestKillBulkLoader(t *testing.T) {
 			t.Logf("%d cycles, %d acknowledged items, all present", cycles, len(acked))
 		})
 	}
+}
+
+// The loss window of SyncWriteBehind, measured with real processes: a
+// writer is killed with SIGKILL after a random number of acknowledged
+// inserts and the store is opened at once. What it may lose is what it
+// held in memory unwritten: the newest acknowledged inserts (a suffix of
+// the acknowledgements, one writer writes in order), never more bytes than
+// WriteBehindBytes; every item that is there is whole and right.
+func TestKillWriteBehind(t *testing.T) {
+	cycles := 8
+	if testing.Short() {
+		cycles = 3
+	}
+	data, key := filepath.Join(t.TempDir(), "data"), filepath.Join(t.TempDir(), "key")
+	if err := Create(data, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(11, 7))
+	maxLost, maxLostBytes := 0, 0
+	for c := 0; c < cycles; c++ {
+		acked := killChildAfter(t, data, key, SyncWriteBehind, 1, c*1_000_000, 1+rng.IntN(3000))
+		s, err := Open(data, key, nil)
+		if err != nil {
+			t.Fatalf("cycle %d: open after kill -9: %v", c, err)
+		}
+		firstLost, lost, lostBytes := -1, 0, 0
+		for n, i := range acked {
+			v, err := s.Fetch(testKey(i))
+			switch {
+			case errors.Is(err, ErrNotFound):
+				if firstLost < 0 {
+					firstLost = n
+				}
+				lost++
+				lostBytes += len(testKey(i)) + len(killValue(i))
+			case err != nil || !bytes.Equal(v, killValue(i)):
+				s.Close()
+				t.Fatalf("cycle %d: item %d came back wrong: %v", c, i, err)
+			case firstLost >= 0:
+				s.Close()
+				t.Fatalf("cycle %d: acknowledgement %d is there after %d was lost: the loss is not the newest inserts", c, n, firstLost)
+			}
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if lostBytes > 4<<20 {
+			t.Fatalf("cycle %d: lost %d acknowledged bytes, WriteBehindBytes is 4 MiB", c, lostBytes)
+		}
+		if rep, err := Verify(data, key, nil); err != nil || !rep.OK() {
+			t.Fatalf("cycle %d: verify: %v %+v", c, err, rep.Problems)
+		}
+		maxLost, maxLostBytes = max(maxLost, lost), max(maxLostBytes, lostBytes)
+		t.Logf("cycle %d: killed after %d acknowledged inserts; the newest %d of them (%d bytes) were not yet written", c, len(acked), lost, lostBytes)
+	}
+	t.Logf("loss window: at most %d acknowledged inserts (%d bytes) in %d kills", maxLost, maxLostBytes, cycles)
 }

@@ -190,6 +190,14 @@ type writer struct {
 	// behindBytes counts the SyncWriteBehind items (keys and values) held
 	// in memory, not yet written.
 	behindBytes atomic.Int64
+	// behindFree keeps the ops of settled write-behind inserts for reuse.
+	// Not a sync.Pool: the writer frees them on its own goroutine while
+	// inserters take them on theirs, and a pool emptied by every GC would
+	// make a steady stream of inserts allocate. It holds at most what the
+	// writer ever lagged behind (WriteBehindBytes of items).
+	behindMu   sync.Mutex
+	behindFree []*insertOp
+	freed      []*insertOp // the writer's ops settled in one settle call (w.mu)
 
 	// mu is held by whoever runs the writer: the writer goroutine, or, with
 	// an inline (buffered) engine, an Insert that found it free and writes
@@ -657,19 +665,29 @@ func (w *writer) finishSlot(sl *slot, err error) {
 // err (nil: written).
 func (w *writer) settle(reqs []*request, err error) {
 	w.pending.drop(reqs)
+	// A request is never touched after its ack: the woken caller may reuse
+	// it at once.
 	for _, r := range reqs {
-		if r.behind != nil {
-			w.settleBehind(r.behind, err)
+		if op := r.behind; op != nil {
+			w.settleBehind(op, err)
 			continue
 		}
 		r.w.ack(err)
 	}
+	if len(w.freed) > 0 {
+		w.behindMu.Lock()
+		w.behindFree = append(w.behindFree, w.freed...)
+		w.behindMu.Unlock()
+		clear(w.freed)
+		w.freed = w.freed[:0]
+	}
 }
 
-// settleBehind ends a SyncWriteBehind insert: its bytes leave the count,
-// and the op goes back to the pool, unless its caller waits for it. A
-// failure reaches the caller through the next call (the writer has
-// stopped: enqueue, Sync and Close return w.err).
+// settleBehind ends a SyncWriteBehind insert: its bytes leave the count
+// and the op is set aside for reuse (w.freed), unless its caller waits
+// for it: that one is woken and frees the op itself. A failure reaches the
+// callers through their next call (the writer has stopped: enqueue, Sync
+// and Close return w.err).
 func (w *writer) settleBehind(op *insertOp, err error) {
 	w.behindBytes.Add(-int64(len(op.req.key) + len(op.req.value)))
 	if op.waits {
@@ -677,7 +695,31 @@ func (w *writer) settleBehind(op *insertOp, err error) {
 		return
 	}
 	op.req = request{}
-	w.ops.Put(op)
+	w.freed = append(w.freed, op)
+}
+
+// behindOp takes a free write-behind op, or makes one.
+func (w *writer) behindOp() *insertOp {
+	w.behindMu.Lock()
+	var op *insertOp
+	if n := len(w.behindFree); n > 0 {
+		op = w.behindFree[n-1]
+		w.behindFree[n-1] = nil
+		w.behindFree = w.behindFree[:n-1]
+	}
+	w.behindMu.Unlock()
+	if op == nil {
+		op = w.ops.New().(*insertOp)
+	}
+	return op
+}
+
+// freeBehindOp returns an op the inserter is done with.
+func (w *writer) freeBehindOp(op *insertOp) {
+	op.req = request{}
+	w.behindMu.Lock()
+	w.behindFree = append(w.behindFree, op)
+	w.behindMu.Unlock()
 }
 
 // fail stops the store accepting inserts after an I/O error. The first

@@ -23,7 +23,7 @@ func (Nudb) Name() string { return "nudb" }
 
 // Settings implements Describer.
 func (d Nudb) Settings() string {
-	s := "defaults; Sync per mode (always: SyncAlways, interval: SyncInterval, never: SyncNever); IOEngine per row; load through InsertBatch, 1000 items a batch"
+	s := "defaults; Sync per mode (always: SyncAlways, interval: SyncInterval, never: SyncNever, write-behind: SyncWriteBehind); IOEngine per row; load through InsertBatch, 1000 items a batch"
 	if d.RecoveryWindow != 0 {
 		s += fmt.Sprintf("; RecoveryWindow %v", d.RecoveryWindow)
 	}
@@ -32,8 +32,11 @@ func (d Nudb) Settings() string {
 
 // Survives implements Describer.
 func (Nudb) Survives(mode string) string {
-	if mode == "always" {
+	switch mode {
+	case "always":
 		return "a power loss"
+	case "write-behind":
+		return "neither: held in memory until written behind (at most WriteBehindBytes, 4 MiB)"
 	}
 	return "a process crash (in the kernel when acknowledged)"
 }
@@ -49,7 +52,7 @@ func (Nudb) Variants() []Variant {
 }
 
 // Modes implements Driver.
-func (Nudb) Modes() []string { return []string{"always", "interval", "never"} }
+func (Nudb) Modes() []string { return []string{"always", "interval", "never", "write-behind"} }
 
 func nudbPaths(v Variant, path, dir string) (data, key string) {
 	if v.Target == "device" {
@@ -58,7 +61,8 @@ func nudbPaths(v Variant, path, dir string) (data, key string) {
 	return filepath.Join(path, "data"), filepath.Join(path, "key")
 }
 
-var nudbModes = map[string]nudb.SyncMode{"always": nudb.SyncAlways, "interval": nudb.SyncInterval, "never": nudb.SyncNever}
+var nudbModes = map[string]nudb.SyncMode{"always": nudb.SyncAlways, "interval": nudb.SyncInterval, "never": nudb.SyncNever,
+	"write-behind": nudb.SyncWriteBehind}
 
 // Open implements Driver.
 func (d Nudb) Open(v Variant, path, dir, mode string, fresh bool) (DB, error) {
