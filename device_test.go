@@ -3,6 +3,7 @@ package nudb
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,4 +89,64 @@ func TestBlockDevice(t *testing.T) {
 			t.Fatalf("verify full device: %v %+v", err, rep.Problems)
 		}
 	})
+}
+
+// A device is read through the page cache (mapped like a file), and the
+// cache must never show what a block held before a direct write covered
+// it. The device is filled with garbage and read into the cache first, so
+// a stale cached page would be garbage, not zeros; then records are
+// written over it by every path (O_DIRECT under SyncAlways, buffered under
+// SyncNever, alternately, across reopens) and every item is fetched back
+// through the cache after each round.
+func TestDeviceReadsThroughTheCache(t *testing.T) {
+	dev := loopDevice(t, 32<<20)
+	key := filepath.Join(t.TempDir(), "key")
+	garbage := bytes.Repeat([]byte("stale block, never a record. "), 1<<20/29+1)[:1<<20]
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < 32<<20; off += 1 << 20 {
+		if _, err := f.WriteAt(garbage, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	warm := func() { // every block of the device into the page cache
+		if _, err := io.Copy(io.Discard, io.NewSectionReader(f, 0, 32<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer f.Close()
+	if err := Create(dev, key, &Options{Overwrite: true}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for round, mode := range []SyncMode{SyncAlways, SyncNever, SyncAlways, SyncWriteBehind, SyncAlways} {
+		warm()
+		ts := &testStore{data: dev, key: key, opts: &Options{Sync: mode}}
+		ts.reopen(t)
+		for end := n + 150; n < end; n++ {
+			if err := ts.Insert(testKey(n), testValue(n)); err != nil {
+				t.Fatal(err)
+			}
+			if round%2 == 0 && n%10 == 0 {
+				warm() // the tail the next direct write covers is cached now
+			}
+		}
+		for i := 0; i < n; i++ {
+			v, err := ts.Fetch(testKey(i))
+			if err != nil || !bytes.Equal(v, testValue(i)) {
+				t.Fatalf("round %d (%v): fetch %d through the cache: %v", round, mode, i, err)
+			}
+		}
+		if err := ts.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep, err := Verify(dev, key, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Problems)
+	}
 }

@@ -1,6 +1,14 @@
 // Package ioengine is nudb's I/O layer for the data file: a small io_uring
-// driver of its own, a pwrite fallback, block-aligned buffer arenas outside
-// the Go heap, block-device probing and the exclusive store lock.
+// driver of its own, a pwrite fallback, a buffered engine, block-aligned
+// buffer arenas outside the Go heap, block-device probing and the
+// exclusive store lock.
+//
+// A File has two descriptors on the data file: Fd, opened O_DIRECT, for the
+// durable writes (io_uring or pwrite, with RWF_DSYNC), and BufFd, through the
+// page cache, for every read and for the writes of the modes that are
+// acknowledged once the kernel holds them (NewBuffered). The kernel keeps the
+// two coherent: a direct write first writes back dirty cached pages in its
+// range and then drops the cached pages it covers.
 //
 // # Why not giouring
 //
@@ -17,7 +25,8 @@
 //   - Every buffer handed to an Engine comes from an Arena: anonymous mmap
 //     memory that the Go garbage collector never moves or frees, so the
 //     kernel may keep its address for as long as the I/O is in flight.
-//   - Buffers, offsets and lengths are multiples of the block size (O_DIRECT).
+//   - Buffers, offsets and lengths are multiples of the block size (O_DIRECT;
+//     the buffered engine is given the same records).
 //   - An Engine reports every submitted write exactly once through Wait, with
 //     the number of bytes written or an error; a short write is an error.
 //   - A write submitted with dsync=true is durable when its completion is
