@@ -22,12 +22,13 @@ import (
 
 // Config says what to run and how big.
 type Config struct {
-	N         int           // items to load (and fetches to run)
-	Duration  time.Duration // each durable workload
-	Dir       string        // work directory
-	Device    string        // a block device for the device target ("" skips it)
-	ChildArgs []string      // how to re-run this program as the open-crash writer
-	Rotate    int           // the stores run in order starting from this index (rotated between runs)
+	N         int             // items to load (and fetches to run)
+	Duration  time.Duration   // each durable workload
+	Dir       string          // work directory
+	Device    string          // a block device for the device target ("" skips it)
+	ChildArgs []string        // how to re-run this program as the open-crash writer
+	Rotate    int             // the stores run in order starting from this index (rotated between runs)
+	Skip      map[string]bool // workload groups not to run: "durable", "crash", "rebuild"
 	Logf      func(format string, a ...any)
 }
 
@@ -151,7 +152,7 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	if err := readWorkloads(d, v, cfg, rep, path, dir, res); err != nil {
 		return err
 	}
-	if v.Full {
+	if v.Full && !cfg.Skip["rebuild"] {
 		r := res("rebuild", "never")
 		if rb, ok := d.(Rebuilder); ok {
 			start := time.Now()
@@ -171,6 +172,9 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 	modes := d.Modes()
 	if !v.Full {
 		modes = []string{"always", "never"}
+	}
+	if cfg.Skip["durable"] {
+		modes = nil
 	}
 	for _, mode := range modes {
 		for _, threads := range []int{1, 16} {
@@ -198,7 +202,7 @@ func runVariant(d Driver, v Variant, cfg Config, rep *Report) error {
 		}
 	}
 
-	if v.Full && len(cfg.ChildArgs) > 0 {
+	if v.Full && len(cfg.ChildArgs) > 0 && !cfg.Skip["crash"] {
 		if why := notApplicable(d, "open-crash"); why != "" {
 			r := res("open-crash", "never")
 			r.Note = "n/a: " + why
