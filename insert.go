@@ -3,6 +3,7 @@ package nudb
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/nudbgo/nudb/keyfile"
 )
@@ -59,6 +60,7 @@ func (s *Store) Insert(key, value []byte) error {
 		return err
 	}
 	defer s.gate.exit(c, &s.closed)
+	defer s.stats.insertLatency.since(time.Now())
 	w := s.w
 	if s.opts.Sync == SyncWriteBehind {
 		return s.insertBehind(key, value, h)
@@ -166,6 +168,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 		return 0, ErrClosed
 	}
 	defer s.gate.exit(c, &s.closed)
+	defer s.stats.insertLatency.since(time.Now())
 	w := s.w
 	reqs := make([]request, len(b.keys))
 	ptrs := make([]*request, 0, len(b.keys))

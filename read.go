@@ -116,24 +116,30 @@ func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte))
 
 // lookup finds key through the index and calls fn with its value.
 func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
+	_, err := s.lookupItem(h, key, fn)
+	return err
+}
+
+// lookupItem is lookup that also returns where the item is.
+func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte)) (keyfile.Candidate, error) {
 	var buf [4]keyfile.Candidate
 	var corrupt error
 	for _, c := range s.kf.Lookup(h, buf[:0]) {
 		err := s.readItem(c, key, fn)
 		switch {
 		case err == nil:
-			return nil
+			return c, nil
 		case errors.Is(err, errKeyMismatch):
 		case errors.Is(err, ErrCorrupt):
 			corrupt = err
 		default:
-			return err
+			return keyfile.Candidate{}, err
 		}
 	}
 	if corrupt != nil {
-		return corrupt
+		return keyfile.Candidate{}, corrupt
 	}
-	return ErrNotFound
+	return keyfile.Candidate{}, ErrNotFound
 }
 
 // indexed reports whether r's key is in the index: the pending set's
@@ -168,9 +174,17 @@ func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
 	// The pending set is asked first: a request leaves it only after its
 	// item is indexed, so asking the index second misses nothing.
 	if s.opts.Sync == SyncWriteBehind && s.pending.find(h, key, fn) {
+		s.gate.count(h, true)
 		return nil
 	}
-	return s.lookup(h, key, fn)
+	err = s.lookup(h, key, fn)
+	switch {
+	case err == nil:
+		s.gate.count(h, true)
+	case errors.Is(err, ErrNotFound):
+		s.gate.count(h, false)
+	}
+	return err
 }
 
 // Fetch returns a copy of the value stored under key (see FetchFunc).
@@ -192,57 +206,6 @@ func (s *Store) Exists(key []byte) (bool, error) {
 	return err == nil, err
 }
 
-// Visit calls fn for every item written when Visit starts, in log order.
-// key and value are valid only during the call. An error from fn stops the
-// walk and is returned. Records lost to media damage are stepped over: every
-// item that survives is visited, and Visit then returns ErrCorrupt saying
-// what was skipped (Verify reports the same damage). fn may call the
-// store's methods; during Close they return ErrClosed.
-func (s *Store) Visit(fn func(key, value []byte) error) error {
-	if fn == nil {
-		return fmt.Errorf("%w: Visit needs a function", ErrInvalidArgument)
-	}
-	c, ok := s.gate.enter(0, &s.closed)
-	if !ok {
-		return ErrClosed
-	}
-	defer s.gate.exit(c, &s.closed)
-	end := int64(s.kf.Watermarks().Written)
-	return visitLog(s.df, s.geom, end, func(r *datafile.Record) error {
-		return datafile.EachItem(r.Payload, r.Items, r.PayloadOffset(), s.geom.KeySize, func(_ int64, k, v []byte) error {
-			return fn(k, v)
-		})
-	})
-}
-
-// visitLog calls fn for every valid record below end, in log order,
-// stepping over damaged records; it reports what it stepped over.
-func visitLog(df *ioengine.File, g datafile.Geometry, end int64, fn func(r *datafile.Record) error) error {
-	size := int(datafile.RoundUp(int64(2*datafile.MaxRecordSize(g.KeySize, g.BlockSize)), g.BlockSize))
-	a, err := ioengine.NewArena(size)
-	if err != nil {
-		return err
-	}
-	defer a.Free()
-	w := datafile.NewWalker(g, df, end, a.Bytes()[:size], g.LogStart(), datafile.Header{}, false)
-	for {
-		r, err := w.Next()
-		if errors.Is(err, datafile.ErrEndOfLog) {
-			break
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-	}
-	switch {
-	case len(w.Gaps) > 0:
-		return fmt.Errorf("%w: %d damaged stretches of the log skipped, the first at %d", ErrCorrupt, len(w.Gaps), w.Gaps[0].At)
-	case w.Pos() < end:
-		return fmt.Errorf("%w: log breaks at %d before %d: %v", ErrCorrupt, w.Pos(), end, w.Reason())
-	}
-	return nil
-}
-
 // readGate admits fetches without a shared lock word: each fetch counts
 // itself in the shard its key hash picks, so concurrent fetches on two
 // cores touch different cache lines. Close sets the closed flag and then
@@ -252,7 +215,10 @@ func visitLog(df *ioengine.File, g datafile.Geometry, end int64, fn func(r *data
 type readGate struct {
 	shards [16]struct {
 		n atomic.Int64
-		_ [56]byte // one cache line each
+		// hits and misses count the fetches of this shard's keys (Stats
+		// sums them): on the fetch's own cache line, not a shared one.
+		hits, misses atomic.Uint64
+		_            [40]byte // one cache line each
 	}
 	drained chan struct{} // a fetch leaving after Close began
 }
@@ -265,6 +231,25 @@ func (g *readGate) enter(h uint64, closed *atomic.Bool) (*atomic.Int64, bool) {
 		return nil, false
 	}
 	return c, true
+}
+
+// count adds a fetch of a key with hash h to its shard's hits or misses.
+func (g *readGate) count(h uint64, hit bool) {
+	sh := &g.shards[h%uint64(len(g.shards))]
+	if hit {
+		sh.hits.Add(1)
+	} else {
+		sh.misses.Add(1)
+	}
+}
+
+// fetches sums the shards' hits and misses.
+func (g *readGate) fetches() (hits, misses uint64) {
+	for i := range g.shards {
+		hits += g.shards[i].hits.Load()
+		misses += g.shards[i].misses.Load()
+	}
+	return hits, misses
 }
 
 func (g *readGate) exit(c *atomic.Int64, closed *atomic.Bool) {

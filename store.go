@@ -84,14 +84,15 @@ func (r *RecoveryStats) Lost() bool { return r.RecordsDropped > 0 || r.DamagedRe
 
 // Stats describes a store.
 type Stats struct {
-	Items        uint64 // items in the store
-	Records      uint64 // records in the log
-	Syncs        uint64 // fdatasync/RWF_DSYNC barriers since Open
-	IOEngine     string // "io_uring" or "pwrite" (SyncAlways), "buffered" (the other modes)
-	Inserts      uint64 // items inserted since Open
-	BytesWritten uint64 // record bytes written since Open
-	LogEnd       int64  // offset where the next record goes
-	DataSize     int64  // data file (or device) size
+	Items        uint64   // items in the store
+	Records      uint64   // records in the log
+	Syncs        uint64   // fdatasync/RWF_DSYNC barriers since Open
+	IOEngine     string   // "io_uring" or "pwrite" (SyncAlways), "buffered" (the other modes)
+	Sync         SyncMode // the mode the store was opened in
+	Inserts      uint64   // items inserted since Open
+	BytesWritten uint64   // record bytes written since Open
+	LogEnd       int64    // offset where the next record goes
+	DataSize     int64    // data file (or device) size
 	KeyFileSize  int64
 	Extent       int64 // watermarks
 	Written      int64
@@ -100,6 +101,14 @@ type Stats struct {
 	Buckets      uint64  // hash-table buckets
 	LoadFactor   float64 // index entries ÷ bucket slots
 	Recovery     RecoveryStats
+
+	// Counters and distributions since Open, for dashboards (the prom
+	// module exports them to Prometheus).
+	FetchHits      uint64    // Fetch, FetchFunc and Exists calls that found their key
+	FetchMisses    uint64    // … that did not
+	DataGrowths    uint64    // times the writer grew the data file
+	InsertLatency  Histogram // Insert, InsertContext and InsertBatch calls, entry to return (in the store's SyncMode)
+	BarrierLatency Histogram // durable barriers: an RWF_DSYNC record write (submit to completion) or an fdatasync
 }
 
 // dataFile adapts the open data file to what package rebuild reads.
@@ -230,6 +239,10 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 		return nil, err
 	}
 	go s.w.run()
+	if l := o.Logger; l != nil && df.LockWait > 0 {
+		l.Info("nudb: waited for the store's lock, held by another open (a writer killed a moment ago keeps it briefly)",
+			"data", df.Path, "waited", df.LockWait)
+	}
 	s.logRecovery()
 	if s.recovery.Clean {
 		close(s.scrubDone)
@@ -396,7 +409,10 @@ func (s *Store) Stats() Stats {
 	rec := s.recovery
 	s.recMu.Unlock()
 	st := Stats{Records: s.stats.records.Load(), Syncs: s.stats.syncs.Load(), Inserts: s.stats.inserts.Load(),
-		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.cfg.engineName}
+		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.cfg.engineName, Sync: s.opts.Sync,
+		DataGrowths: s.stats.growths.Load(), InsertLatency: s.stats.insertLatency.snapshot(),
+		BarrierLatency: s.stats.barrierLatency.snapshot()}
+	st.FetchHits, st.FetchMisses = s.gate.fetches()
 	c, ok := s.gate.enter(0, &s.closed)
 	if !ok {
 		return st

@@ -3,6 +3,7 @@ package nudb
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,6 +66,7 @@ type slot struct {
 	pos  []int // payload position of each item
 	done bool
 	err  error
+	at   time.Time // when it was submitted (barrier latency)
 
 	// entryFn is sl.entry, bound once so indexing a record allocates
 	// nothing (a closure passed through writerIndex would escape).
@@ -131,6 +133,9 @@ type appendTarget interface {
 type writerStats struct {
 	records, syncs, bytesWritten, inserts atomic.Uint64
 	dataSize                              atomic.Int64 // the data file's size as the writer grew it
+	growths                               atomic.Uint64
+	insertLatency                         latency // Insert and InsertBatch calls, observed by the callers
+	barrierLatency                        latency // RWF_DSYNC record writes (submit to completion) and fdatasyncs
 }
 
 // writerConfig is what the writer takes from the options and the store's
@@ -146,12 +151,13 @@ type writerConfig struct {
 	checkpointBytes     int64
 	engineName          string
 	inline              bool // the engine completes a write within SubmitWrite (buffered)
+	logger              *slog.Logger
 }
 
 func writerConfigOf(o *Options, g datafile.Geometry) writerConfig {
 	return writerConfig{geom: g, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize), inFlight: o.InFlight,
 		syncInterval: o.SyncInterval, syncBytes: o.SyncBytes, checkpointEvery: o.checkpointEvery,
-		checkpointSplits: o.checkpointSplits, checkpointBytes: o.CheckpointBytes}
+		checkpointSplits: o.checkpointSplits, checkpointBytes: o.CheckpointBytes, logger: o.Logger}
 }
 
 // writer owns the data file's I/O engine. Producers queue requests; the
@@ -546,6 +552,7 @@ func (w *writer) submit(sl *slot) {
 	hdr, rec := b.Finish(w.hs, datafile.Header{Offset: off, Seq: w.chain.last.Seq + 1, Epoch: w.chain.epoch, Timestamp: ts,
 		PrevOffset: w.chain.last.Offset, PrevHash: w.chain.last.Hash, Durable: w.chain.synced})
 	sl.hdr = hdr
+	sl.at = time.Now()
 	w.nextID++
 	sl.id = w.nextID
 	// extent first: no record may reach past it once submitted.
@@ -628,6 +635,7 @@ func (w *writer) ensureSpace(end int64) error {
 		return spaceError(err)
 	}
 	w.stats.dataSize.Store(f.Size())
+	w.stats.growths.Add(1)
 	return nil
 }
 
@@ -676,6 +684,7 @@ func (w *writer) retire(sl *slot) {
 		w.chain.synced, w.chain.lastSynced = end, sl.hdr
 		w.index.SetSynced(end)
 		w.stats.syncs.Add(1)
+		w.stats.barrierLatency.since(sl.at)
 	} else {
 		w.clock.unsyncedBytes += size
 	}
@@ -767,6 +776,9 @@ func (w *writer) fail(err error) {
 		err = errors.New("unknown failure")
 	}
 	w.err = fmt.Errorf("%w: %w", ErrStopped, spaceError(err))
+	if l := w.cfg.logger; l != nil {
+		l.Error("nudb: a write or sync failed; the store takes no more inserts (reads go on)", "err", w.err)
+	}
 	w.qmu.Lock()
 	w.failed = w.err
 	w.qmu.Unlock()
@@ -788,10 +800,12 @@ func (w *writer) datasync() error {
 	if w.chain.synced == w.chain.written {
 		return nil
 	}
+	start := time.Now()
 	if err := w.eng.Datasync(); err != nil {
 		w.fail(err)
 		return w.err
 	}
+	w.stats.barrierLatency.since(start)
 	w.chain.synced, w.chain.lastSynced = w.chain.written, w.chain.lastWritten
 	w.index.SetSynced(w.chain.synced)
 	w.stats.syncs.Add(1)

@@ -162,6 +162,9 @@ func RecordSize(payloadLen, blockSize int) int {
 	return int(RoundUp(int64(HeaderSize+payloadLen), blockSize))
 }
 
+// ValueOffset is where an item's value starts, from the item's start.
+func ValueOffset(keySize int) int { return keySize + itemLenSize }
+
 // ItemSize is the bytes one item takes in a payload.
 func ItemSize(keySize, valueLen int) int { return keySize + itemLenSize + valueLen + itemCRCSize }
 

@@ -31,6 +31,9 @@ type File struct {
 	Device       bool  // a block device
 	Size         int64 // device size, or current file size
 	LogicalBlock int   // the device's logical block size (512 for files)
+	// LockWait is how long OpenFile waited for a lock held elsewhere (0:
+	// it was free).
+	LockWait time.Duration
 }
 
 // Mode says how OpenFile opens and locks a data file.
@@ -73,10 +76,14 @@ func OpenFile(path string, mode Mode, wait time.Duration) (*File, error) {
 	if f.Device && mode == Exclusive {
 		flags |= unix.O_EXCL
 	}
-	deadline := time.Now().Add(wait)
-	for {
+	start := time.Now()
+	deadline := start.Add(wait)
+	for tries := 0; ; tries++ {
 		err = f.openLocked(flags, mode)
 		if err == nil {
+			if tries > 0 {
+				f.LockWait = time.Since(start)
+			}
 			break
 		}
 		if !errors.Is(err, ErrLocked) || time.Now().After(deadline) {

@@ -1,0 +1,62 @@
+package nudb
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// InsertContext is Insert that stops waiting once ctx is done and returns
+// ctx.Err(). The item is copied first, so cancellation never leaves the
+// writer reading the caller's slices; a cancelled insert may still be
+// written and become durable (and a later Insert of the key then returns
+// ErrKeyExists), or not: its outcome is unknown, as with any write whose
+// acknowledgement was not waited for. A context that can never be
+// cancelled costs nothing extra (it is Insert).
+func (s *Store) InsertContext(ctx context.Context, key, value []byte) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if ctx.Done() == nil {
+		return s.Insert(key, value)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkValue(value); err != nil {
+		return err
+	}
+	h, c, err := s.enterKey(key)
+	if err != nil {
+		return err
+	}
+	defer s.gate.exit(c, &s.closed)
+	defer s.stats.insertLatency.since(time.Now())
+	if s.opts.Sync == SyncWriteBehind {
+		return s.insertBehind(key, value, h) // it copies, and waits only past WriteBehindBytes
+	}
+	w := s.w
+	// Not pooled: after a cancellation the writer still holds the op.
+	op := &insertOp{buf: make([]byte, len(key)+len(value))}
+	op.w.done = make(chan struct{}, 1)
+	copy(op.buf, key)
+	copy(op.buf[len(key):], value)
+	op.req = request{key: op.buf[:len(key):len(key)], value: op.buf[len(key):], hash: h, w: &op.w}
+	op.w.remaining.Store(1)
+	if err := s.pending.admit(&op.req, s.indexed); err != nil {
+		return err
+	}
+	if err := w.enqueue(&op.req); err != nil {
+		s.pending.drop([]*request{&op.req})
+		return err
+	}
+	// The writer goroutine writes it (never this caller, whose wait must
+	// stay interruptible).
+	w.wakeUp()
+	select {
+	case <-op.w.done:
+		return op.w.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

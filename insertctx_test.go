@@ -1,0 +1,73 @@
+package nudb
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nudbgo/nudb/internal/ioengine"
+)
+
+// slowEngine holds every completion until released: a device that does
+// not answer.
+type slowEngine struct {
+	ioengine.Engine
+	release chan struct{}
+	once    sync.Once
+}
+
+func (e *slowEngine) Wait(dst []ioengine.Completion) ([]ioengine.Completion, error) {
+	<-e.release
+	return e.Engine.Wait(dst)
+}
+
+func (e *slowEngine) free() { e.once.Do(func() { close(e.release) }) }
+
+// A durable insert whose device does not answer returns ctx.Err() when its
+// context ends, without waiting for the device; the store stays whole: the
+// insert is written once the device answers, Close succeeds and the store
+// verifies.
+func TestInsertContextCancelledWhileTheDeviceHangs(t *testing.T) {
+	ts := newStore(t, nil)
+	ts.Close()
+	slow := &slowEngine{release: make(chan struct{})}
+	ts.opts = &Options{Sync: SyncAlways, wrapEngine: func(inner ioengine.Engine) ioengine.Engine {
+		slow.Engine = inner
+		return slow
+	}}
+	ts.reopen(t)
+	defer slow.free()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- ts.InsertContext(ctx, testKey(1), testValue(1)) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("InsertContext: %v, want context.DeadlineExceeded", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("InsertContext waited for a device that never answers")
+	}
+	if err := ts.InsertContext(ctx, testKey(2), testValue(2)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("InsertContext with a context already done: %v", err)
+	}
+	slow.free()
+	if err := ts.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := ts.Fetch(testKey(1)); err != nil || string(v) != string(testValue(1)) {
+		t.Fatalf("the cancelled insert after the device answered: %v (it was queued, so it is written)", err)
+	}
+	if ok, _ := ts.Exists(testKey(2)); ok {
+		t.Fatal("an insert refused before it began was stored")
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err := Verify(ts.data, ts.key, nil); err != nil || !rep.OK() {
+		t.Fatalf("verify: %v %+v", err, rep.Problems)
+	}
+}
