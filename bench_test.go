@@ -1,3 +1,8 @@
+//go:build linux
+
+// The benchmarks measure the Linux I/O paths (io_uring, RWF_DSYNC, fadvise)
+// against raw baselines of the same calls: Linux only.
+
 package nudb
 
 import (

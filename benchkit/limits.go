@@ -84,7 +84,7 @@ func measureLimits(dir string, fileSize int64, d time.Duration, logf func(string
 	logf("limit: sequential O_DIRECT write %.0f MB/s", l.SeqWriteMBs)
 
 	// Sequential read, cold, through the buffered descriptor in 32 MiB reads.
-	unix.Fadvise(f.BufFd, 0, 0, unix.FADV_DONTNEED)
+	ioengine.DropCache(f.BufFd)
 	rbuf := make([]byte, 32<<20)
 	start = time.Now()
 	for off := int64(0); off < fileSize; off += int64(len(rbuf)) {

@@ -15,8 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/nudbgo/nudb/internal/ioengine"
 	"github.com/nudbgo/nudb/internal/killchild"
 )
 
@@ -331,7 +330,7 @@ func storeFiles(path, dir string) []string {
 func dropCache(files []string) {
 	for _, p := range files {
 		if f, err := os.Open(p); err == nil {
-			unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+			ioengine.DropCache(int(f.Fd()))
 			f.Close()
 		}
 	}

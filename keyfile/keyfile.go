@@ -131,10 +131,7 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("keyfile: mmap %s: %w", path, err)
 	}
-	// Fault the file's pages in at once (one call, batched by the kernel)
-	// rather than one fault per page as Open reads the page headers; on a
-	// kernel without MADV_POPULATE_READ the pages fault in as read.
-	_ = unix.Madvise(mem[:st.Size], unix.MADV_POPULATE_READ)
+	populate(mem[:st.Size])
 	f := &File{path: path, fd: fd, mem: mem, size: st.Size, readOnly: readOnly, id: id}
 	f.bindWatermarks()
 	if err := f.load(); err != nil {
@@ -345,7 +342,7 @@ func (f *File) grow(p uint64) error {
 
 // allocate makes the file n bytes long with its blocks allocated.
 func (f *File) allocate(n int64) error {
-	err := unix.Fallocate(f.fd, 0, f.size, n-f.size)
+	err := fallocate(f.fd, f.size, n-f.size)
 	if errors.Is(err, unix.EOPNOTSUPP) {
 		// No fallocate here (some filesystems): write zeros instead, so
 		// the blocks exist before the mapping touches them.

@@ -18,7 +18,7 @@ type Arena struct {
 func NewArena(size int) (*Arena, error) {
 	page := unix.Getpagesize()
 	size = (size + page - 1) / page * page
-	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	mem, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|mapAnon)
 	if err != nil {
 		return nil, fmt.Errorf("ioengine: mmap arena of %d bytes: %w", size, err)
 	}

@@ -114,15 +114,11 @@ func newPwrite(fd int) *pwriteEngine { return &pwriteEngine{fd: fd, name: "pwrit
 func (e *pwriteEngine) Name() string { return e.name }
 
 func (e *pwriteEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool) error {
-	flags := 0
-	if dsync {
-		flags = unix.RWF_DSYNC
-	}
 	var err error
 	n := 0
 	for n < len(buf) {
 		var m int
-		m, err = unix.Pwritev2(e.fd, [][]byte{buf[n:]}, off+int64(n), flags)
+		m, err = pwrite(e.fd, buf[n:], off+int64(n), dsync)
 		if err == unix.EINTR {
 			continue
 		}
@@ -165,7 +161,7 @@ func (e *pwriteEngine) Close() error { return nil }
 // Datasync makes the completed writes to fd durable (fdatasync, retried on EINTR).
 func Datasync(fd int) error {
 	for {
-		err := unix.Fdatasync(fd)
+		err := datasync(fd)
 		if err == unix.EINTR {
 			continue
 		}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -69,9 +68,9 @@ func OpenFile(path string, mode Mode, wait time.Duration) (*File, error) {
 	if !f.Device && !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("%w: %s", ErrNotFile, path)
 	}
-	flags := unix.O_RDWR | unix.O_DIRECT | unix.O_CLOEXEC
+	flags := unix.O_RDWR | oDirect | unix.O_CLOEXEC
 	if mode != Exclusive {
-		flags = unix.O_RDONLY | unix.O_DIRECT | unix.O_CLOEXEC
+		flags = unix.O_RDONLY | oDirect | unix.O_CLOEXEC
 	}
 	if f.Device && mode == Exclusive {
 		flags |= unix.O_EXCL
@@ -122,6 +121,10 @@ func (f *File) openLocked(flags int, mode Mode) error {
 		}
 		return fmt.Errorf("ioengine: open %s: %w", f.Path, err)
 	}
+	if err := setDirect(fd); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("ioengine: direct I/O on %s: %w", f.Path, err)
+	}
 	if mode == Unlocked {
 		f.Fd = fd
 		return nil
@@ -143,17 +146,16 @@ func (f *File) openLocked(flags int, mode Mode) error {
 
 // probeDevice reads the size and logical block size of a device.
 func (f *File) probeDevice() error {
-	var size uint64
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(f.Fd), unix.BLKGETSIZE64, uintptr(unsafe.Pointer(&size))); errno != 0 {
-		return fmt.Errorf("ioengine: BLKGETSIZE64 %s: %w", f.Path, errno)
-	}
-	lbs, err := unix.IoctlGetInt(f.Fd, unix.BLKSSZGET)
+	size, lbs, err := deviceGeometry(f.Fd)
 	if err != nil {
-		return fmt.Errorf("ioengine: BLKSSZGET %s: %w", f.Path, err)
+		return fmt.Errorf("ioengine: %s: %w", f.Path, err)
 	}
-	f.Size, f.LogicalBlock = int64(size), lbs
+	f.Size, f.LogicalBlock = size, lbs
 	return nil
 }
+
+// errnoErr names the ioctl that failed.
+func errnoErr(op string, err error) error { return fmt.Errorf("%s: %w", op, err) }
 
 // Close closes both descriptors, releasing the lock.
 func (f *File) Close() error {
@@ -177,7 +179,7 @@ func (f *File) Grow(size int64) error {
 	if f.Device || size <= f.Size {
 		return nil
 	}
-	if err := unix.Fallocate(f.Fd, 0, f.Size, size-f.Size); err != nil {
+	if err := allocate(f.Fd, f.Size, size-f.Size); err != nil {
 		if err == unix.EOPNOTSUPP {
 			if err := unix.Ftruncate(f.Fd, size); err != nil {
 				return fmt.Errorf("ioengine: grow %s: %w", f.Path, err)
@@ -244,9 +246,11 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 
 // Prefetch asks the kernel to start reading [off, off+n) into the page
 // cache.
-func (f *File) Prefetch(off, n int64) {
-	_ = unix.Fadvise(f.BufFd, off, n, unix.FADV_WILLNEED)
-}
+func (f *File) Prefetch(off, n int64) { advise(f.BufFd, off, n, true) }
+
+// DropCache asks the kernel to drop fd's clean cached pages (a cold read
+// for benchmarks; a no-op where the system has no such hint).
+func DropCache(fd int) { advise(fd, 0, 0, false) }
 
 // ErrEOF reports a read past the end of the data file.
 var ErrEOF = errors.New("ioengine: unexpected end of file")
