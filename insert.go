@@ -22,6 +22,21 @@ func (s *Store) enterKey(key []byte) (h uint64, c *atomic.Int64, err error) {
 	return h, c, nil
 }
 
+// enterItem checks an item and enters the gate as enterKey does.
+func (s *Store) enterItem(key, value []byte) (h uint64, c *atomic.Int64, err error) {
+	if err := checkValue(value); err != nil {
+		return 0, nil, err
+	}
+	return s.enterKey(key)
+}
+
+// leaveInsert ends an insert call that entered at start: its latency is
+// observed and it exits the gate.
+func (s *Store) leaveInsert(c *atomic.Int64, start time.Time) {
+	s.stats.insertLatency.since(start)
+	s.gate.exit(c, &s.closed)
+}
+
 func (s *Store) checkKey(key []byte) error {
 	if len(key) != s.geom.KeySize {
 		return fmt.Errorf("%w: %d bytes, the store's keys are %d", ErrKeySize, len(key), s.geom.KeySize)
@@ -52,15 +67,11 @@ func (s *Store) checkItem(key, value []byte) error {
 // (SyncInterval, SyncNever); the item is visible to Fetch from then on.
 // Insert does not keep key or value after it returns.
 func (s *Store) Insert(key, value []byte) error {
-	if err := checkValue(value); err != nil {
-		return err
-	}
-	h, c, err := s.enterKey(key)
+	h, c, err := s.enterItem(key, value)
 	if err != nil {
 		return err
 	}
-	defer s.gate.exit(c, &s.closed)
-	defer s.stats.insertLatency.since(time.Now())
+	defer s.leaveInsert(c, time.Now())
 	w := s.w
 	if s.opts.Sync == SyncWriteBehind {
 		return s.insertBehind(key, value, h)
@@ -167,8 +178,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 	if !ok {
 		return 0, ErrClosed
 	}
-	defer s.gate.exit(c, &s.closed)
-	defer s.stats.insertLatency.since(time.Now())
+	defer s.leaveInsert(c, time.Now())
 	w := s.w
 	reqs := make([]request, len(b.keys))
 	ptrs := make([]*request, 0, len(b.keys))

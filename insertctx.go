@@ -23,15 +23,11 @@ func (s *Store) InsertContext(ctx context.Context, key, value []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkValue(value); err != nil {
-		return err
-	}
-	h, c, err := s.enterKey(key)
+	h, c, err := s.enterItem(key, value)
 	if err != nil {
 		return err
 	}
-	defer s.gate.exit(c, &s.closed)
-	defer s.stats.insertLatency.since(time.Now())
+	defer s.leaveInsert(c, time.Now())
 	if s.opts.Sync == SyncWriteBehind {
 		return s.insertBehind(key, value, h) // it copies, and waits only past WriteBehindBytes
 	}

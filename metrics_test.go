@@ -3,6 +3,8 @@ package nudb
 import (
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLatencyBuckets(t *testing.T) {
@@ -24,8 +26,10 @@ func TestLatencyBuckets(t *testing.T) {
 			t.Errorf("%v is above its bucket's bound %v", c.d, h.Bounds[c.bucket])
 		}
 	}
-	h := l.snapshot()
-	if h.Count != 7 || h.Sum != time.Hour+time.Millisecond+7*time.Microsecond+1 {
-		t.Fatalf("count %d sum %v", h.Count, h.Sum)
+	want := Histogram{Bounds: histogramBounds, Counts: make([]uint64, latencyBuckets+1), Count: 7,
+		Sum: time.Hour + time.Millisecond + 7*time.Microsecond + 1}
+	want.Counts[0], want.Counts[1], want.Counts[2], want.Counts[10], want.Counts[latencyBuckets] = 2, 2, 1, 1, 1
+	if diff := cmp.Diff(want, l.snapshot()); diff != "" {
+		t.Fatalf("histogram (-want +got):\n%s", diff)
 	}
 }

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // engines are the I/O engines every behaviour test runs against.
@@ -121,8 +124,11 @@ func TestInsertFetchReopen(t *testing.T) {
 					t.Fatal(err)
 				}
 				ts.reopen(t)
-				if !ts.Stats().Recovery.Clean {
-					t.Fatalf("reopen after Close was not clean: %+v", ts.Stats().Recovery)
+				// A clean reopen recovers nothing: it only re-hashes the
+				// record the checkpoint names (its read size varies).
+				if diff := cmp.Diff(RecoveryStats{Clean: true, RecordsVerified: 1}, ts.Stats().Recovery,
+					cmpopts.IgnoreFields(RecoveryStats{}, "Duration", "Durable", "BytesScanned"), cmpopts.EquateEmpty()); diff != "" {
+					t.Fatalf("recovery after Close (-want +got):\n%s", diff)
 				}
 				check()
 			})
