@@ -39,4 +39,7 @@ var (
 	// ErrStopped: an earlier write or sync failed; the store accepts no more
 	// inserts (reads go on). The error wraps the original failure.
 	ErrStopped = errors.New("nudb: store stopped after an I/O error")
+	// ErrReadOnly: a write (Insert, InsertBatch, Sync) on a store opened
+	// with Options.ReadOnly.
+	ErrReadOnly = errors.New("nudb: store is open read-only")
 )

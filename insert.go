@@ -24,6 +24,9 @@ func (s *Store) enterKey(key []byte) (h uint64, c *atomic.Int64, err error) {
 
 // enterItem checks an item and enters the gate as enterKey does.
 func (s *Store) enterItem(key, value []byte) (h uint64, c *atomic.Int64, err error) {
+	if s.w == nil {
+		return 0, nil, ErrReadOnly
+	}
 	if err := checkValue(value); err != nil {
 		return 0, nil, err
 	}
@@ -166,6 +169,9 @@ func (b *Batch) Reset() {
 // value. Any invalid item fails the whole batch before anything is written.
 // A nil or empty batch does nothing.
 func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
+	if s.w == nil {
+		return 0, ErrReadOnly
+	}
 	if b == nil {
 		return 0, nil
 	}

@@ -17,7 +17,7 @@ func (s *Store) InsertContext(ctx context.Context, key, value []byte) error {
 	if ctx == nil {
 		return fmt.Errorf("%w: nil context", ErrInvalidArgument)
 	}
-	if ctx.Done() == nil {
+	if ctx.Done() == nil || s.w == nil {
 		return s.Insert(key, value)
 	}
 	if err := ctx.Err(); err != nil {

@@ -111,6 +111,11 @@ type Options struct {
 	// into records of at most this many bytes (a larger single item gets a
 	// record of its own). Default 1 MiB.
 	MaxRecordSize int
+	// ReadOnly opens the store for reading only, beside a live writer in
+	// another process or on a read-only filesystem: no lock, no recovery,
+	// not a byte written to either file (see OpenReadOnly in the package
+	// doc). Writes return ErrReadOnly.
+	ReadOnly bool
 	// WriteBehindBytes bounds the items SyncWriteBehind holds in memory
 	// unwritten (keys and values): an Insert that would pass it waits
 	// until its own item is written. Default 4 MiB.

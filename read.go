@@ -120,8 +120,21 @@ func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
 	return err
 }
 
-// lookupItem is lookup that also returns where the item is.
+// lookupItem is lookup that also returns where the item is. A read-only
+// store follows a writer in another process: a miss while the writer's
+// table geometry moved is looked up again (see keyfile.OpenFollower).
 func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte)) (keyfile.Candidate, error) {
+	for try := 0; ; try++ {
+		g := s.kf.Geometry()
+		c, err := s.lookupOnce(h, key, fn)
+		if s.w != nil || !errors.Is(err, ErrNotFound) || try == followRetries || s.kf.Geometry() == g {
+			return c, err
+		}
+	}
+}
+
+// lookupOnce is one pass of lookupItem over the index's candidates.
+func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte)) (keyfile.Candidate, error) {
 	var buf [4]keyfile.Candidate
 	var corrupt error
 	for _, c := range s.kf.Lookup(h, buf[:0]) {

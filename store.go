@@ -180,6 +180,9 @@ func Open(dataPath, keyPath string, opts *Options) (*Store, error) {
 	if err := checkDistinct(dataPath, keyPath); err != nil {
 		return nil, err
 	}
+	if o.ReadOnly {
+		return openReadOnly(dataPath, keyPath, o)
+	}
 	if _, err := checkKeyPath(keyPath); err != nil {
 		return nil, err
 	}
@@ -386,9 +389,12 @@ func (s *Store) stop(clean bool) error {
 	s.closed.Store(true)
 	close(s.scrubStop)
 	<-s.scrubDone
-	err := s.w.stop(clean)
+	var err error
+	if s.w != nil {
+		err = s.w.stop(clean)
+	}
 	s.gate.wait()
-	if clean && err == nil {
+	if clean && err == nil && s.w != nil {
 		err = s.kf.SetClean(true)
 	}
 	s.reads.free()
@@ -409,10 +415,13 @@ func (s *Store) Stats() Stats {
 	rec := s.recovery
 	s.recMu.Unlock()
 	st := Stats{Records: s.stats.records.Load(), Syncs: s.stats.syncs.Load(), Inserts: s.stats.inserts.Load(),
-		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, IOEngine: s.w.cfg.engineName, Sync: s.opts.Sync,
+		BytesWritten: s.stats.bytesWritten.Load(), Recovery: rec, Sync: s.opts.Sync,
 		DataGrowths: s.stats.growths.Load(), InsertLatency: s.stats.insertLatency.snapshot(),
 		BarrierLatency: s.stats.barrierLatency.snapshot()}
 	st.FetchHits, st.FetchMisses = s.gate.fetches()
+	if s.w != nil {
+		st.IOEngine = s.w.cfg.engineName
+	}
 	c, ok := s.gate.enter(0, &s.closed)
 	if !ok {
 		return st
@@ -435,5 +444,8 @@ func (s *Store) Sync() error {
 		return ErrClosed
 	}
 	defer s.gate.exit(c, &s.closed)
+	if s.w == nil {
+		return ErrReadOnly
+	}
 	return s.w.sync()
 }

@@ -113,6 +113,9 @@ func (r *ValueReader) Seek(offset int64, whence int) (int64, error) {
 // ErrValueSize and nothing is inserted. The value is read into memory
 // first, since a record is hashed and checked whole before it is written.
 func (s *Store) InsertReader(key []byte, r io.Reader) error {
+	if s.w == nil {
+		return ErrReadOnly
+	}
 	if r == nil {
 		return fmt.Errorf("%w: nil reader", ErrInvalidArgument)
 	}

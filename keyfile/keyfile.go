@@ -42,6 +42,11 @@ type File struct {
 	// AfterMsync, when set, is called after every msync with the mapped
 	// bytes in use; the crash simulator snapshots them there.
 	AfterMsync func(mem []byte)
+
+	// A follower (OpenFollower) reads the writer's live geometry here and
+	// keeps the bucket pages it found past the published bucket count.
+	followGeom *atomic.Uint64
+	parked     map[uint32]uint32
 }
 
 // Create writes a new, empty key file for id at path and syncs it. It

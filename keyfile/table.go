@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"math/bits"
+	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -223,7 +224,34 @@ type Candidate struct {
 // Lookup appends the entries whose full 64-bit hash equals h. The caller
 // reads each candidate item and compares keys. No I/O happens under the lock.
 func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
+	if f.followGeom != nil {
+		return f.lookupFollowing(h, dst)
+	}
 	l := f.mu.rlockFor(h)
+	dst = f.lookupLocked(h, dst)
+	l.RUnlock()
+	return dst
+}
+
+// lookupFollowing is a follower's Lookup: the table first follows the
+// writer's geometry, and a fault (the file cut short under the follower by
+// a rebuild) ends the lookup instead of the reader's program.
+func (f *File) lookupFollowing(h uint64, dst []Candidate) (out []Candidate) {
+	f.follow()
+	l := f.mu.rlockFor(h)
+	defer l.RUnlock()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	out = dst
+	defer func() {
+		if recover() != nil {
+			out = dst
+		}
+	}()
+	return f.lookupLocked(h, dst)
+}
+
+// lookupLocked collects the candidates of h; the caller holds h's lock.
+func (f *File) lookupLocked(h uint64, dst []Candidate) []Candidate {
 	for p := range f.chain(f.dir[f.home(h)]) {
 		pg := f.page(p)
 		for i, n := 0, int(f.hwm[p]); i < n; i++ {
@@ -236,7 +264,6 @@ func (f *File) Lookup(h uint64, dst []Candidate) []Candidate {
 			}
 		}
 	}
-	l.RUnlock()
 	return dst
 }
 
