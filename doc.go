@@ -38,6 +38,11 @@
 //     Create and Open for what they refuse.
 //   - A full disk is ErrFull from Insert, never a crash; reads go on and
 //     every acknowledged item stays.
+//   - A store opened with Options.ReadOnly writes nothing, takes no lock,
+//     and beside a live writer in another process finds every item whose
+//     Insert returned before the Fetch began (once written, under
+//     SyncWriteBehind), never a wrong or torn value (keyfile.OpenFollower
+//     says how it follows the writer's table).
 //
 // # Concurrency
 //

@@ -1,13 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/nudbgo/nudb"
 )
 
 func TestMain(m *testing.M) {
@@ -68,4 +73,40 @@ func TestScripts(t *testing.T) {
 func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir()
+}
+
+// get and export run beside a live writer (the store is locked by it):
+// they open the store read-only, see what it wrote, and write nothing.
+func TestGetAndExportBesideALiveWriter(t *testing.T) {
+	dir := t.TempDir()
+	data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
+	if err := nudb.Create(data, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := nudb.Open(data, key, &nudb.Options{Sync: nudb.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	k := make([]byte, 32)
+	k[0] = 0xab
+	if err := w.Insert(k, []byte("written by the live writer")); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
+	if code := c.main([]string{"get", data, key, hex.EncodeToString(k)}); code != exitOK || out.String() != "written by the live writer" {
+		t.Fatalf("get beside a writer: exit %d, %q, stderr %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	exp := filepath.Join(dir, "export")
+	if code := c.main([]string{"export", data, key, exp}); code != exitOK {
+		t.Fatalf("export beside a writer: exit %d, stderr %q", code, errOut.String())
+	}
+	if v, err := os.ReadFile(filepath.Join(exp, hex.EncodeToString(k))); err != nil || string(v) != "written by the live writer" {
+		t.Fatalf("exported value: %q %v", v, err)
+	}
+	if code := c.main([]string{"put", data, key, hex.EncodeToString(k)}); code == exitOK {
+		t.Fatal("put beside a live writer succeeded")
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -102,10 +103,25 @@ func openStore(c *cli, data, key string, opts *nudb.Options) (*nudb.Store, int) 
 	return s, exitOK
 }
 
+// openForReading opens a store for get and export: for writing when it
+// can (so a store left unclean is recovered first, as before), and
+// read-only beside a live writer (the store is locked), without write
+// permission or on a read-only filesystem.
+func openForReading(c *cli, data, key string) (*nudb.Store, int) {
+	s, err := nudb.Open(data, key, &nudb.Options{LockTimeout: -1})
+	if err == nil {
+		return s, exitOK
+	}
+	if errors.Is(err, nudb.ErrLocked) || errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return openStore(c, data, key, &nudb.Options{ReadOnly: true})
+	}
+	return nil, c.fail(exitUsage, err)
+}
+
 // storeAndKey checks the third argument as a hex key of the store's key
 // size (read from the store named by the first two) and opens the store.
 // It returns a nil store and the exit code when either fails.
-func storeAndKey(c *cli, fs *flag.FlagSet) (*nudb.Store, []byte, int) {
+func storeAndKey(c *cli, fs *flag.FlagSet, open func(c *cli, data, key string) (*nudb.Store, int)) (*nudb.Store, []byte, int) {
 	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
 	if err != nil {
 		return nil, nil, c.fail(exitUsage, err)
@@ -114,9 +130,12 @@ func storeAndKey(c *cli, fs *flag.FlagSet) (*nudb.Store, []byte, int) {
 	if err != nil {
 		return nil, nil, c.fail(exitUsage, err)
 	}
-	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	s, code := open(c, fs.Arg(0), fs.Arg(1))
 	return s, k, code
 }
+
+// openForWriting opens a store for put.
+func openForWriting(c *cli, data, key string) (*nudb.Store, int) { return openStore(c, data, key, nil) }
 
 func cmdPut(c *cli, args []string) int {
 	fs := c.flags("put", "[-file F] DATA KEY HEXKEY")
@@ -124,7 +143,7 @@ func cmdPut(c *cli, args []string) int {
 	if !c.parse(fs, args, 3, 3) {
 		return exitUsage
 	}
-	s, k, code := storeAndKey(c, fs)
+	s, k, code := storeAndKey(c, fs, openForWriting)
 	if s == nil {
 		return code
 	}
@@ -156,7 +175,7 @@ func cmdGet(c *cli, args []string) int {
 	if !c.parse(fs, args, 3, 3) {
 		return exitUsage
 	}
-	s, k, code := storeAndKey(c, fs)
+	s, k, code := storeAndKey(c, fs, openForReading)
 	if s == nil {
 		return code
 	}
@@ -275,7 +294,7 @@ func cmdExport(c *cli, args []string) int {
 		return exitUsage
 	}
 	dir := fs.Arg(2)
-	s, code := openStore(c, fs.Arg(0), fs.Arg(1), nil)
+	s, code := openForReading(c, fs.Arg(0), fs.Arg(1))
 	if s == nil {
 		return code
 	}
