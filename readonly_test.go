@@ -1,14 +1,18 @@
 package nudb
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/nudbgo/nudb/internal/killchild"
@@ -156,6 +160,139 @@ func TestReadOnlyBesideALiveWriter(t *testing.T) {
 			checkItems(t, r, acked, killValue)
 			st := r.Stats()
 			t.Logf("%d acknowledged, %d fetched while the writer ran, all found; the reader's table: %d buckets", len(acked), fetched, st.Buckets)
+		})
+	}
+}
+
+// runReaderChild is a reader process of TestReadOnlyReaderProcesses: it
+// opens the store read-only and, for every acknowledged item number that
+// arrives on stdin, fetches that item and one earlier at random; at the
+// end of stdin it fetches every item it was told of again and counts the
+// items All yields. It prints "ok <items>" or one "fail ..." line.
+func runReaderChild() {
+	r, err := Open(os.Getenv("NUDB_DATA"), os.Getenv("NUDB_KEY"), &Options{ReadOnly: true})
+	if err != nil {
+		fmt.Println("fail open:", err)
+		return
+	}
+	defer r.Close()
+	check := func(i int) bool {
+		v, err := r.Fetch(testKey(i))
+		if err != nil || !bytes.Equal(v, killValue(i)) {
+			fmt.Printf("fail item %d: %v\n", i, err)
+			return false
+		}
+		return true
+	}
+	var seen []int
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		i, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			continue
+		}
+		seen = append(seen, i)
+		if !check(i) || !check(seen[rand.IntN(len(seen))]) {
+			return
+		}
+	}
+	for _, i := range seen {
+		if !check(i) {
+			return
+		}
+	}
+	n := 0
+	for range r.All() {
+		n++
+	}
+	if n < len(seen) {
+		fmt.Printf("fail All yielded %d items, %d were acknowledged\n", n, len(seen))
+		return
+	}
+	fmt.Println("ok", len(seen))
+}
+
+// Three reader processes beside a writer process: the writer (4
+// goroutines) prints each acknowledged insert; the test hands every
+// acknowledgement to each reader as it arrives, and each reader fetches it
+// at once, and a random earlier one, while the writer splits, grows and
+// checkpoints. The writer is then killed with SIGKILL and the readers,
+// which outlive it, fetch everything again and walk the log with All.
+func TestReadOnlyReaderProcesses(t *testing.T) {
+	if os.Getenv("NUDB_READER_CHILD") != "" {
+		runReaderChild()
+		return
+	}
+	for _, mode := range []SyncMode{SyncAlways, SyncNever} {
+		t.Run(mode.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
+			if err := Create(data, key, nil); err != nil {
+				t.Fatal(err)
+			}
+			// One acknowledgement first, so the readers open a store with
+			// a writer already running.
+			type reader struct {
+				cmd *exec.Cmd
+				in  io.WriteCloser
+				out bytes.Buffer
+			}
+			var readers []*reader
+			startReaders := func() {
+				for k := 0; k < 3; k++ {
+					rd := &reader{cmd: exec.Command(os.Args[0], "-test.run=^TestReadOnlyReaderProcesses$")}
+					rd.cmd.Env = append(os.Environ(), "NUDB_READER_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key)
+					rd.cmd.Stdout = &rd.out
+					var err error
+					if rd.in, err = rd.cmd.StdinPipe(); err != nil {
+						t.Fatal(err)
+					}
+					if err := rd.cmd.Start(); err != nil {
+						t.Fatal(err)
+					}
+					readers = append(readers, rd)
+				}
+			}
+			want := 6000
+			if mode == SyncAlways {
+				want = 1500
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
+			cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
+				"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START=0", "NUDB_WRITERS=4")
+			forwarded := 0
+			forward := func(acked []int) {
+				for ; forwarded < len(acked); forwarded++ {
+					line := strconv.Itoa(acked[forwarded]) + "\n"
+					for _, rd := range readers {
+						io.WriteString(rd.in, line) // a reader that failed has gone: its output says why
+					}
+				}
+			}
+			acked, err := killchild.RunUntil(cmd, func(acked []int) bool {
+				if readers == nil {
+					startReaders()
+				}
+				forward(acked)
+				return len(acked) >= want
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The writer is dead. The acknowledgements it printed after the
+			// kill was sent go to the readers too; then they check all.
+			forward(acked)
+			for _, rd := range readers {
+				rd.in.Close()
+			}
+			for k, rd := range readers {
+				rd.cmd.Wait()
+				out, _, _ := strings.Cut(rd.out.String(), "\n")
+				if out != "ok "+strconv.Itoa(len(acked)) {
+					t.Fatalf("reader %d: %q (the writer acknowledged %d)", k, out, len(acked))
+				}
+			}
+			t.Logf("3 reader processes fetched each of %d acknowledged items as it was acknowledged, and all of them after the writer was killed", len(acked))
 		})
 	}
 }
