@@ -296,3 +296,39 @@ func TestReadOnlyReaderProcesses(t *testing.T) {
 		})
 	}
 }
+
+// On a read-only filesystem a store opens read-only and serves every item;
+// an open for writing says why it cannot.
+func TestReadOnlyFilesystem(t *testing.T) {
+	mnt := smallFS(t, "ext4", 32<<20)
+	data, key := filepath.Join(mnt, "data"), filepath.Join(mnt, "key")
+	if err := Create(data, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(data, key, &Options{Sync: SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, 300)
+	for i := range idx {
+		idx[i] = i
+		if err := w.Insert(testKey(i), testValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
+		t.Skipf("remount read-only: %v: %s", err, out)
+	}
+	if _, err := Open(data, key, nil); err == nil {
+		t.Fatal("an open for writing succeeded on a read-only filesystem")
+	}
+	r, err := Open(data, key, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("read-only open on a read-only filesystem: %v", err)
+	}
+	defer r.Close()
+	checkItems(t, r, idx, testValue)
+}
