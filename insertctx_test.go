@@ -71,3 +71,38 @@ func TestInsertContextCancelledWhileTheDeviceHangs(t *testing.T) {
 		t.Fatalf("verify: %v %+v", err, rep.Problems)
 	}
 }
+
+// VerifyContext stops with ctx.Err() when its context ends, before or
+// during the scan, and verifies the store when it does not.
+func TestVerifyContext(t *testing.T) {
+	ts := newStore(t, &Options{Sync: SyncNever})
+	var b Batch
+	for i := 0; i < 3000; i++ {
+		b.Put(testKey(i), testValue(i))
+	}
+	if _, err := ts.InsertBatch(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := VerifyContext(ctx, ts.data, ts.key, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("VerifyContext with a context already done: %v", err)
+	}
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	calls := 0
+	_, err := VerifyContext(ctx, ts.data, ts.key, func(done, total int64) {
+		if calls++; calls == 1 {
+			cancel() // mid-scan
+		}
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("VerifyContext cancelled mid-scan: %v (progress called %d times)", err, calls)
+	}
+	if rep, err := VerifyContext(context.Background(), ts.data, ts.key, nil); err != nil || !rep.OK() {
+		t.Fatalf("VerifyContext: %v %+v", err, rep.Problems)
+	}
+}

@@ -1,6 +1,7 @@
 package nudb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -86,6 +87,29 @@ func Inspect(dataPath, keyPath string) (Info, error) {
 // It fails with ErrLocked while the store is open for writing. A missing or
 // unusable key file is reported as a problem (the log is still checked).
 func Verify(dataPath, keyPath string, progress func(done, total int64)) (VerifyReport, error) {
+	return VerifyContext(context.Background(), dataPath, keyPath, progress)
+}
+
+// VerifyContext is Verify that stops once ctx is done and returns
+// ctx.Err() (with the report so far, which then proves nothing). It reads
+// only, so stopping it anywhere leaves the store as it was.
+func VerifyContext(ctx context.Context, dataPath, keyPath string, progress func(done, total int64)) (VerifyReport, error) {
+	if ctx == nil {
+		return VerifyReport{}, fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return VerifyReport{}, err
+	}
+	rep, err := verify(ctx, dataPath, keyPath, progress)
+	if cerr := ctx.Err(); cerr != nil {
+		// A read refused for the context looks like damage to the walk:
+		// the report is not a verdict.
+		return rep, cerr
+	}
+	return rep, err
+}
+
+func verify(ctx context.Context, dataPath, keyPath string, progress func(done, total int64)) (VerifyReport, error) {
 	df, sb, err := openData(dataPath, keyPath, ioengine.Shared, -1)
 	if err != nil {
 		return VerifyReport{}, err
@@ -95,6 +119,7 @@ func Verify(dataPath, keyPath string, progress func(done, total int64)) (VerifyR
 		return VerifyReport{}, err
 	}
 	rs := rebuildStore(df, sb)
+	rs.File = ctxFile{dataFile{df}, ctx}
 	kf, err := keyfile.Open(keyPath, rs.ID, true)
 	if err != nil {
 		if !keyfile.Unusable(err) {
