@@ -134,14 +134,20 @@ func TestKillWriter(t *testing.T) {
 	}
 }
 
+// writerChild is the command that runs runKillChild on the store: writers
+// goroutines inserting from item start on, printing each acknowledgement.
+func writerChild(data, key string, mode SyncMode, writers, start int) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
+	cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
+		"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START="+strconv.Itoa(start), "NUDB_WRITERS="+strconv.Itoa(writers))
+	return cmd
+}
+
 // killChildAfter runs a writer child, SIGKILLs it once it has acknowledged
 // n inserts, and returns every insert it acknowledged before it died.
 func killChildAfter(t *testing.T, data, key string, mode SyncMode, writers, start, n int) []int {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
-	cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
-		"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START="+strconv.Itoa(start), "NUDB_WRITERS="+strconv.Itoa(writers))
-	acked, err := killchild.Run(cmd, n)
+	acked, err := killchild.Run(writerChild(data, key, mode, writers, start), n)
 	if err != nil {
 		t.Fatal(err)
 	}

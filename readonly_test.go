@@ -113,14 +113,8 @@ func TestReadOnlyWritesNothing(t *testing.T) {
 func TestReadOnlyBesideALiveWriter(t *testing.T) {
 	for _, mode := range []SyncMode{SyncAlways, SyncNever} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
-			if err := Create(data, key, nil); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
-			cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
-				"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START=0", "NUDB_WRITERS=4")
+			data, key := newFiles(t)
+			cmd := writerChild(data, key, mode, 4, 0)
 			var r *Store
 			var failure error
 			want := 20000
@@ -225,11 +219,7 @@ func TestReadOnlyReaderProcesses(t *testing.T) {
 	}
 	for _, mode := range []SyncMode{SyncAlways, SyncNever} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := t.TempDir()
-			data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
-			if err := Create(data, key, nil); err != nil {
-				t.Fatal(err)
-			}
+			data, key := newFiles(t)
 			// One acknowledgement first, so the readers open a store with
 			// a writer already running.
 			type reader struct {
@@ -257,9 +247,7 @@ func TestReadOnlyReaderProcesses(t *testing.T) {
 			if mode == SyncAlways {
 				want = 1500
 			}
-			cmd := exec.Command(os.Args[0], "-test.run=^TestKillWriter$")
-			cmd.Env = append(os.Environ(), "NUDB_KILL_CHILD=1", "NUDB_DATA="+data, "NUDB_KEY="+key,
-				"NUDB_MODE="+strconv.Itoa(int(mode)), "NUDB_START=0", "NUDB_WRITERS=4")
+			cmd := writerChild(data, key, mode, 4, 0)
 			forwarded := 0
 			forward := func(acked []int) {
 				for ; forwarded < len(acked); forwarded++ {
@@ -331,4 +319,15 @@ func TestReadOnlyFilesystem(t *testing.T) {
 	}
 	defer r.Close()
 	checkItems(t, r, idx, testValue)
+}
+
+// newFiles creates an empty store in a temporary directory and returns
+// its paths.
+func newFiles(t *testing.T) (data, key string) {
+	dir := t.TempDir()
+	data, key = filepath.Join(dir, "data"), filepath.Join(dir, "key")
+	if err := Create(data, key, nil); err != nil {
+		t.Fatal(err)
+	}
+	return data, key
 }
