@@ -56,3 +56,48 @@ func (s *Store) InsertContext(ctx context.Context, key, value []byte) error {
 		return ctx.Err()
 	}
 }
+
+// InsertBatchContext is InsertBatch that stops waiting once ctx is done
+// and returns ctx.Err(). The items are copied first, so the batch's slices
+// are the caller's again at once; the cancelled batch goes on being
+// written, in whole or in part, and its outcome is unknown (a later Insert
+// of one of its keys may then return ErrKeyExists). A context that can
+// never be cancelled costs nothing extra (it is InsertBatch).
+func (s *Store) InsertBatchContext(ctx context.Context, b *Batch) (skipped int, err error) {
+	if ctx == nil {
+		return 0, fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
+	if ctx.Done() == nil || b == nil || s.w == nil {
+		return s.InsertBatch(b)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for i := range b.keys {
+		n += len(b.keys[i]) + len(b.values[i])
+	}
+	buf := make([]byte, 0, n)
+	own := &Batch{keys: make([][]byte, len(b.keys)), values: make([][]byte, len(b.keys))}
+	for i := range b.keys {
+		buf = append(buf, b.keys[i]...)
+		own.keys[i] = buf[len(buf)-len(b.keys[i]):]
+		buf = append(buf, b.values[i]...)
+		own.values[i] = buf[len(buf)-len(b.values[i]):]
+	}
+	type result struct {
+		skipped int
+		err     error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.InsertBatch(own)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		return r.skipped, r.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
