@@ -106,3 +106,38 @@ func ExampleVerify() {
 	fmt.Println(rep.OK(), rep.Items, err)
 	// Output: true 1 <nil>
 }
+
+// Iterating in log order with Go's range-over-func, and a reader that opens
+// the same store read-only beside its writer.
+func ExampleStore_All() {
+	dir, _ := os.MkdirTemp("", "nudb-example-")
+	defer os.RemoveAll(dir)
+	data, key := filepath.Join(dir, "d"), filepath.Join(dir, "k")
+	if err := nudb.Create(data, key, &nudb.Options{KeySize: 4}); err != nil {
+		log.Fatal(err)
+	}
+	w, err := nudb.Open(data, key, &nudb.Options{Sync: nudb.SyncNever})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer w.Close()
+	for _, k := range []string{"aaaa", "bbbb", "cccc"} {
+		if err := w.Insert([]byte(k), []byte("value of "+k)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	r, err := nudb.Open(data, key, &nudb.Options{ReadOnly: true}) // beside the writer
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	for k, v := range r.All() {
+		fmt.Printf("%s: %s\n", k, v)
+	}
+	fmt.Println(errors.Is(r.Insert([]byte("dddd"), nil), nudb.ErrReadOnly))
+	// Output:
+	// aaaa: value of aaaa
+	// bbbb: value of bbbb
+	// cccc: value of cccc
+	// true
+}
