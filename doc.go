@@ -61,8 +61,9 @@
 // Besides Fetch, FetchFunc and Exists: All and Items iterate in log order
 // (range-over-func; Items yields errors), FetchReader reads a large value in
 // place, and Options.ReadOnly opens a store beside its live writer in
-// another process. InsertContext, InsertBatchContext, VisitContext, Items
-// and VerifyContext stop waiting when their context ends. Stats carries
+// another process. InsertContext, InsertBatchContext, VisitContext, Items,
+// OpenContext (its recovery), VerifyContext and RebuildContext stop when
+// their context ends. Stats carries
 // counters and latency histograms; the module github.com/nudbgo/nudb/prom
 // exports them to Prometheus; Options.Logger (log/slog) hears recovery,
 // damage, a failed write and a lock waited for.

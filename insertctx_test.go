@@ -3,6 +3,8 @@ package nudb
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -119,4 +121,69 @@ func TestVerifyContext(t *testing.T) {
 	if rep, err := VerifyContext(context.Background(), ts.data, ts.key, nil); err != nil || !rep.OK() {
 		t.Fatalf("VerifyContext: %v %+v", err, rep.Problems)
 	}
+}
+
+// Open's recovery and Rebuild stop with ctx.Err() when their context ends,
+// leaving both files as they were (a rebuild's new key file removed), and
+// the next Open recovers everything.
+func TestRecoveryAndRebuildContext(t *testing.T) {
+	ts := newStore(t, &Options{Sync: SyncNever})
+	var b Batch
+	idx := make([]int, 3000)
+	for i := range idx {
+		idx[i] = i
+		b.Put(testKey(i), testValue(i))
+	}
+	if _, err := ts.InsertBatch(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dataSum, keySum := fileHash(t, ts.data), fileHash(t, ts.key)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	_, err := RebuildContext(ctx, ts.data, ts.key, &Options{Progress: func(done, total int64) {
+		if calls++; calls == 1 {
+			cancel() // mid-scan
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("RebuildContext cancelled mid-scan: %v (progress called %d times)", err, calls)
+	}
+	if fileHash(t, ts.data) != dataSum || fileHash(t, ts.key) != keySum {
+		t.Fatal("a cancelled rebuild changed the store's files")
+	}
+	if m, _ := filepath.Glob(ts.key + ".rebuild-*"); len(m) > 0 {
+		t.Fatalf("a cancelled rebuild left %v", m)
+	}
+	// Without the key file, Open must rebuild it: a done context stops that.
+	os.Remove(ts.key)
+	if _, err := OpenContext(ctx, ts.data, ts.key, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenContext whose recovery was cancelled: %v", err)
+	}
+	if fileHash(t, ts.data) != dataSum {
+		t.Fatal("a cancelled recovery changed the data file")
+	}
+	ts.reopen(t)
+	checkItems(t, ts.Store, idx, testValue)
+
+	// After an unclean stop, the replay of the log stops the same way.
+	for i := 3000; i < 3500; i++ {
+		idx = append(idx, i)
+		if err := ts.Insert(testKey(i), testValue(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ts.shutdown(false); err != nil { // as a crash leaves it
+		t.Fatal(err)
+	}
+	if _, err := OpenContext(ctx, ts.data, ts.key, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenContext whose replay was cancelled: %v", err)
+	}
+	ts.reopen(t)
+	if ts.Stats().Recovery.Clean {
+		t.Fatal("the reopen after the cancelled recovery found the store clean")
+	}
+	checkItems(t, ts.Store, idx, testValue)
 }

@@ -147,6 +147,16 @@ type RebuildReport = rebuild.Report
 // applies; other options are ignored. The key path must be missing, empty
 // or a key file (else ErrNotStore).
 func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
+	return RebuildContext(context.Background(), dataPath, keyPath, opts)
+}
+
+// RebuildContext is Rebuild that stops once ctx is done and returns
+// ctx.Err(): the new key file is then removed before it replaced anything,
+// and the data file is not touched.
+func RebuildContext(ctx context.Context, dataPath, keyPath string, opts *Options) (RebuildReport, error) {
+	if ctx == nil {
+		return RebuildReport{}, fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
 	o := opts.withDefaults()
 	df, sb, err := openData(dataPath, keyPath, ioengine.Exclusive, o.LockTimeout)
 	if err != nil {
@@ -157,6 +167,7 @@ func Rebuild(dataPath, keyPath string, opts *Options) (RebuildReport, error) {
 		return RebuildReport{}, err
 	}
 	rs := rebuildStore(df, sb)
+	rs.Stop = ctx.Err
 	kf, rep, _, err := rebuild.Rebuild(rs, keyPath, durableHint(keyPath, rs.ID), o.Progress)
 	if err != nil {
 		return rep, err

@@ -189,6 +189,18 @@ func readSuperblock(df *ioengine.File) (datafile.Superblock, error) {
 // anything but a key file, an empty file or nothing, returns ErrNotStore
 // and neither file is written.
 func Open(dataPath, keyPath string, opts *Options) (*Store, error) {
+	return OpenContext(context.Background(), dataPath, keyPath, opts)
+}
+
+// OpenContext is Open whose recovery (the replay of the log after an
+// unclean stop, or a rebuild of the key file) stops once ctx is done and
+// returns ctx.Err(). A stopped recovery cuts, renames and checkpoints
+// nothing: the next Open recovers again, from where the last checkpoint
+// left it.
+func OpenContext(ctx context.Context, dataPath, keyPath string, opts *Options) (*Store, error) {
+	if ctx == nil {
+		return nil, fmt.Errorf("%w: nil context", ErrInvalidArgument)
+	}
 	o := opts.withDefaults()
 	if err := o.validateOpen(); err != nil {
 		return nil, err
@@ -206,7 +218,7 @@ func Open(dataPath, keyPath string, opts *Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(err)
 	}
-	s, err := open(df, keyPath, o)
+	s, err := open(ctx, df, keyPath, o)
 	if err != nil {
 		df.Close()
 		return nil, err
@@ -214,7 +226,7 @@ func Open(dataPath, keyPath string, opts *Options) (*Store, error) {
 	return s, nil
 }
 
-func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
+func open(ctx context.Context, df *ioengine.File, keyPath string, o Options) (*Store, error) {
 	sb, err := readSuperblock(df)
 	if err != nil {
 		return nil, err
@@ -222,7 +234,7 @@ func open(df *ioengine.File, keyPath string, o Options) (*Store, error) {
 	s := &Store{opts: o, sb: sb, df: df, geom: sb.Geometry(), closeDone: make(chan struct{}),
 		scrubStop: make(chan struct{}), scrubDone: make(chan struct{})}
 	s.opts.KeySize, s.opts.BlockSize = int(sb.KeySize), int(sb.BlockSize)
-	tail, err := s.recover(keyPath)
+	tail, err := s.recover(ctx, keyPath)
 	if err != nil {
 		return nil, err
 	}
@@ -301,9 +313,10 @@ func durableHint(keyPath string, id keyfile.Identity) int64 {
 
 // recover opens the key file and brings it up to date, rebuilding it when
 // it cannot be repaired. It returns where the writer goes on.
-func (s *Store) recover(keyPath string) (rebuild.Tail, error) {
+func (s *Store) recover(ctx context.Context, keyPath string) (rebuild.Tail, error) {
 	start := time.Now()
 	rs := rebuildStore(s.df, s.sb)
+	rs.Stop = ctx.Err
 	var reason string
 	kf, err := keyfile.Open(keyPath, rs.ID, false)
 	switch {

@@ -26,7 +26,8 @@ const batchBytes = 4 << 20
 // overlap with indexing (a rebuild then runs at the disk's speed rather
 // than at one core's). onRecord runs on the caller's goroutine after each
 // record's items are indexed. It returns when next reports the end of the
-// log, or with the first indexing error (the reader is stopped).
+// log, with the first indexing error (the reader is stopped), or with
+// next's own error (after indexing what came before it).
 // insertFunc adds n index entries (keyfile.File's InsertMany or Replay).
 type insertFunc func(n int, entry func(i int) (h uint64, off int64, size int)) error
 
@@ -37,12 +38,17 @@ func indexLog(next recordSource, insert insertFunc, salt uint64, keySize int, on
 		free <- &batch{payload: make([]byte, 0, batchBytes+datafile.MaxValueSize/4)}
 	}
 	stop := make(chan struct{})
+	var readErr error // set by the reader before it closes full
 	go func() {
 		defer close(full)
 		b := <-free
 		for {
 			r, err := next()
 			if errors.Is(err, datafile.ErrEndOfLog) {
+				break
+			}
+			if err != nil {
+				readErr = err
 				break
 			}
 			b.hdrs = append(b.hdrs, r.Header)
@@ -98,6 +104,9 @@ func indexLog(next recordSource, insert insertFunc, salt uint64, keySize int, on
 		}
 		b.hdrs, b.ends, b.payload = b.hdrs[:0], b.ends[:0], b.payload[:0]
 		free <- b
+	}
+	if err == nil {
+		err = readErr // full is closed: the reader has stopped
 	}
 	return err
 }

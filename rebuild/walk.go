@@ -33,7 +33,18 @@ type Store struct {
 	File DataFile
 	Geom datafile.Geometry
 	ID   keyfile.Identity
+	// Stop, when set, is asked before each record of a walk that indexes
+	// (Rebuild, Recover's replay): an error from it ends the walk, and the
+	// call returns that error before anything is cut, renamed or
+	// checkpointed (a context's Err, for the callers that take one).
+	Stop func() error
 }
+
+// stopError carries Stop's error out of the record reader.
+type stopError struct{ err error }
+
+func (e stopError) Error() string { return e.err.Error() }
+func (e stopError) Unwrap() error { return e.err }
 
 // Range is a stretch of the data file.
 type Range struct {
@@ -152,7 +163,16 @@ func bridge(t Tail, end int64, last datafile.Header, blockSize int) Tail {
 // dropped with a torn tail were indexed on the way: the caller's Repair at
 // the tail's end removes them.
 func walkAndIndex(s *Store, insert insertFunc, w *datafile.Walker, floor int64, rep *Report, onRecord func(h *datafile.Header, items int)) (Tail, error) {
-	err := indexLog(w.Next, insert, s.ID.Salt, s.Geom.KeySize, func(h *datafile.Header, n int) {
+	next := w.Next
+	if s.Stop != nil {
+		next = func() (datafile.Record, error) {
+			if err := s.Stop(); err != nil {
+				return datafile.Record{}, stopError{err}
+			}
+			return w.Next()
+		}
+	}
+	err := indexLog(next, insert, s.ID.Salt, s.Geom.KeySize, func(h *datafile.Header, n int) {
 		rep.ItemsIndexed += n
 		rep.RecordsVerified++
 		if onRecord != nil {
@@ -160,6 +180,10 @@ func walkAndIndex(s *Store, insert insertFunc, w *datafile.Walker, floor int64, 
 		}
 	})
 	rep.BytesScanned += w.BytesRead()
+	var stopped stopError
+	if errors.As(err, &stopped) {
+		return Tail{}, stopped.err
+	}
 	if err != nil {
 		// The hash matched, so bad framing inside is a writer bug or a
 		// forged record: nothing about this log can be trusted blindly.

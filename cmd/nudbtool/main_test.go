@@ -75,8 +75,8 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// get and export run beside a live writer (the store is locked by it):
-// they open the store read-only, see what it wrote, and write nothing.
+// get, export and verify run beside a live writer (the store is locked by
+// it): they open the store read-only, see what it wrote, and write nothing.
 func TestGetAndExportBesideALiveWriter(t *testing.T) {
 	dir := t.TempDir()
 	data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
@@ -105,6 +105,10 @@ func TestGetAndExportBesideALiveWriter(t *testing.T) {
 	}
 	if v, err := os.ReadFile(filepath.Join(exp, hex.EncodeToString(k))); err != nil || string(v) != "written by the live writer" {
 		t.Fatalf("exported value: %q %v", v, err)
+	}
+	out.Reset()
+	if code := c.main([]string{"verify", data, key}); code != exitOK || !strings.Contains(out.String(), "live writer: 1 items") {
+		t.Fatalf("verify beside a writer: exit %d, %q, stderr %q", code, out.String(), errOut.String())
 	}
 	if code := c.main([]string{"put", data, key, hex.EncodeToString(k)}); code == exitOK {
 		t.Fatal("put beside a live writer succeeded")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -327,6 +328,9 @@ func cmdVerify(c *cli, args []string) int {
 	}
 	bar := c.fileProgress("verify", fs.Arg(0))
 	rep, err := nudb.Verify(fs.Arg(0), fs.Arg(1), bar.callback())
+	if errors.Is(err, nudb.ErrLocked) {
+		return c.verifyLive(fs.Arg(0), fs.Arg(1))
+	}
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -388,4 +392,30 @@ func reportLoss(w io.Writer, tornAt int64, dropped int, droppedBytes int64, dama
 			fmt.Fprintf(w, "  damaged %d..%d\n", r.From, r.To)
 		}
 	}
+}
+
+// verifyLive checks a store a live writer holds: read-only, it walks the
+// log written so far (every record's hash and chain, every item's CRC) and
+// fetches every item through the index. The index's own consistency (each
+// item indexed exactly once) needs the store to itself: a full verify.
+func (c *cli) verifyLive(data, key string) int {
+	s, err := nudb.Open(data, key, &nudb.Options{ReadOnly: true})
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	defer s.Close()
+	n := 0
+	for it, err := range s.Items(context.Background()) {
+		if err != nil {
+			fmt.Fprintf(c.stdout, "problem: %v\n", err)
+			return exitNegative
+		}
+		if err := s.FetchFunc(it.Key, nil); err != nil {
+			fmt.Fprintf(c.stdout, "problem: item %x: %v\n", it.Key, err)
+			return exitNegative
+		}
+		n++
+	}
+	fmt.Fprintf(c.stdout, "open by a live writer: %d items in the log checked (record hashes and chain, item CRCs, each found through the index); close it for a full verify of the index\nok\n", n)
+	return exitOK
 }
