@@ -100,16 +100,6 @@ func VerifyContext(ctx context.Context, dataPath, keyPath string, progress func(
 	if err := ctx.Err(); err != nil {
 		return VerifyReport{}, err
 	}
-	rep, err := verify(ctx, dataPath, keyPath, progress)
-	if cerr := ctx.Err(); cerr != nil {
-		// A read refused for the context looks like damage to the walk:
-		// the report is not a verdict.
-		return rep, cerr
-	}
-	return rep, err
-}
-
-func verify(ctx context.Context, dataPath, keyPath string, progress func(done, total int64)) (VerifyReport, error) {
 	df, sb, err := openData(dataPath, keyPath, ioengine.Shared, -1)
 	if err != nil {
 		return VerifyReport{}, err
@@ -119,7 +109,7 @@ func verify(ctx context.Context, dataPath, keyPath string, progress func(done, t
 		return VerifyReport{}, err
 	}
 	rs := rebuildStore(df, sb)
-	rs.File = ctxFile{dataFile{df}, ctx}
+	rs.Stop = ctx.Err
 	kf, err := keyfile.Open(keyPath, rs.ID, true)
 	if err != nil {
 		if !keyfile.Unusable(err) {

@@ -123,21 +123,6 @@ func (d dataFile) Sync() error                             { return ioengine.Dat
 // Prefetch passes the scanner's read-ahead hint on (datafile.Prefetcher).
 func (d dataFile) Prefetch(off, n int64) { d.f.Prefetch(off, n) }
 
-// ctxFile is a data file whose reads fail once ctx is done, so a long
-// read-only scan (VerifyContext) stops promptly. Only for scans that write
-// nothing: the walk takes an unreadable block for damage.
-type ctxFile struct {
-	dataFile
-	ctx context.Context
-}
-
-func (f ctxFile) ReadAt(p []byte, off int64) (int, error) {
-	if err := f.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return f.dataFile.ReadAt(p, off)
-}
-
 // appender adapts the open data file to what the writer appends to.
 type appender struct{ f *ioengine.File }
 

@@ -82,6 +82,9 @@ func Verify(s *Store, kf *keyfile.File, progress Progress) (VerifyReport, error)
 	}
 	v.w.SearchTo = v.floor
 	v.walk(progress)
+	if v.stop != nil {
+		return v.rep, v.stop // the walk did not finish: the report proves nothing
+	}
 	v.settle()
 	if kf != nil {
 		if err := v.checkIndex(); err != nil {
@@ -105,6 +108,7 @@ type verifier struct {
 	matched      uint64 // items found in the index exactly once
 	damaged      []Range
 	cands        []keyfile.Candidate
+	stop         error // Store.Stop's error that ended the walk
 }
 
 // readKeyFile takes what Verify needs from the key file's header.
@@ -126,6 +130,9 @@ func (v *verifier) readKeyFile() {
 func (v *verifier) walk(progress Progress) {
 	var lastReport int64
 	for {
+		if v.stop = v.s.stopped(); v.stop != nil {
+			return
+		}
 		r, err := v.w.Next()
 		if errors.Is(err, datafile.ErrEndOfLog) {
 			break

@@ -33,11 +33,19 @@ type Store struct {
 	File DataFile
 	Geom datafile.Geometry
 	ID   keyfile.Identity
-	// Stop, when set, is asked before each record of a walk that indexes
-	// (Rebuild, Recover's replay): an error from it ends the walk, and the
+	// Stop, when set, is asked before each record of a log walk (Rebuild,
+	// Recover's replay, Verify): an error from it ends the walk, and the
 	// call returns that error before anything is cut, renamed or
 	// checkpointed (a context's Err, for the callers that take one).
 	Stop func() error
+}
+
+// stopped is Stop's answer (nil without a Stop).
+func (s *Store) stopped() error {
+	if s.Stop == nil {
+		return nil
+	}
+	return s.Stop()
 }
 
 // stopError carries Stop's error out of the record reader.
@@ -166,7 +174,7 @@ func walkAndIndex(s *Store, insert insertFunc, w *datafile.Walker, floor int64, 
 	next := w.Next
 	if s.Stop != nil {
 		next = func() (datafile.Record, error) {
-			if err := s.Stop(); err != nil {
+			if err := s.stopped(); err != nil {
 				return datafile.Record{}, stopError{err}
 			}
 			return w.Next()
