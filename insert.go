@@ -98,6 +98,21 @@ func (s *Store) Insert(key, value []byte) error {
 	return err
 }
 
+// hold copies the item into op.buf and points op's request at the copy,
+// so the writer never reads the caller's slices once the call returns.
+func (op *insertOp) hold(key, value []byte, h uint64) {
+	n := len(key) + len(value)
+	if cap(op.buf) < n {
+		op.buf = make([]byte, n)
+	}
+	op.buf = op.buf[:n]
+	copy(op.buf, key)
+	copy(op.buf[len(key):], value)
+	op.req = request{key: op.buf[:len(key):len(key)], value: op.buf[len(key):], hash: h, w: &op.w}
+	op.w.remaining.Store(1)
+	op.w.err = nil
+}
+
 // insertBehind is Insert under SyncWriteBehind: the item is copied into
 // a pooled buffer, admitted (Fetch finds it in the pending set from then
 // on) and queued, and Insert returns without waiting for the write, unless
@@ -105,16 +120,9 @@ func (s *Store) Insert(key, value []byte) error {
 func (s *Store) insertBehind(key, value []byte, h uint64) error {
 	w := s.w
 	op := w.behindOp()
-	n := len(key) + len(value)
-	if cap(op.buf) < n {
-		op.buf = make([]byte, n)
-	}
-	b := op.buf[:n]
-	copy(b, key)
-	copy(b[len(key):], value)
-	op.req = request{key: b[:len(key):len(key)], value: b[len(key):], hash: h, w: &op.w, behind: op}
-	op.w.remaining.Store(1)
-	op.w.err = nil
+	op.hold(key, value, h)
+	op.req.behind = op
+	n := len(op.buf)
 	if err := s.pending.admit(&op.req, s.indexed); err != nil {
 		w.freeBehindOp(op)
 		return err

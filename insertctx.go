@@ -33,12 +33,9 @@ func (s *Store) InsertContext(ctx context.Context, key, value []byte) error {
 	}
 	w := s.w
 	// Not pooled: after a cancellation the writer still holds the op.
-	op := &insertOp{buf: make([]byte, len(key)+len(value))}
+	op := &insertOp{}
 	op.w.done = make(chan struct{}, 1)
-	copy(op.buf, key)
-	copy(op.buf[len(key):], value)
-	op.req = request{key: op.buf[:len(key):len(key)], value: op.buf[len(key):], hash: h, w: &op.w}
-	op.w.remaining.Store(1)
+	op.hold(key, value, h)
 	if err := s.pending.admit(&op.req, s.indexed); err != nil {
 		return err
 	}

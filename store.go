@@ -235,17 +235,14 @@ func open(ctx context.Context, df *ioengine.File, keyPath string, o Options) (*S
 	s.gate.drained = make(chan struct{}, 1)
 	s.stats.dataSize.Store(df.Size)
 	s.pending = newPendingSet()
-	eng, err := dataEngine(df, &o)
+	cfg := writerConfigOf(&s.opts, s.geom)
+	eng, err := dataEngine(df, &o, cfg.inline)
 	if err != nil {
 		s.reads.free()
 		s.kf.Close()
 		return nil, fmt.Errorf("nudb: I/O engine: %w", err)
 	}
-	cfg := writerConfigOf(&s.opts, s.geom)
 	cfg.engineName = eng.Name()
-	// A buffered write is complete when its system call returns: the
-	// writer retires it at once instead of handing it to the reaper.
-	cfg.inline = o.Sync != SyncAlways
 	if o.wrapEngine != nil {
 		eng = o.wrapEngine(eng)
 	}
@@ -279,8 +276,8 @@ func open(ctx context.Context, df *ioengine.File, keyPath string, o Options) (*S
 // through the buffered descriptor: a pwrite into the page cache takes
 // microseconds where a direct write waits for the device (see the package
 // doc, "Departures").
-func dataEngine(df *ioengine.File, o *Options) (ioengine.Engine, error) {
-	if o.Sync != SyncAlways {
+func dataEngine(df *ioengine.File, o *Options, buffered bool) (ioengine.Engine, error) {
+	if buffered {
 		return ioengine.NewBuffered(df.BufFd), nil
 	}
 	return ioengine.New(o.IOEngine.kind(), df.Fd, 2*o.InFlight)

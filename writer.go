@@ -150,14 +150,19 @@ type writerConfig struct {
 	checkpointSplits    int
 	checkpointBytes     int64
 	engineName          string
-	inline              bool // the engine completes a write within SubmitWrite (buffered)
-	logger              *slog.Logger
+	// inline: every mode but SyncAlways writes through the page cache (see
+	// dataEngine), and a buffered write is complete when its system call
+	// returns: the writer retires it at once instead of handing it to the
+	// reaper.
+	inline bool
+	logger *slog.Logger
 }
 
 func writerConfigOf(o *Options, g datafile.Geometry) writerConfig {
 	return writerConfig{geom: g, mode: o.Sync, maxRecord: max(o.MaxRecordSize, g.BlockSize), inFlight: o.InFlight,
 		syncInterval: o.SyncInterval, syncBytes: o.SyncBytes, checkpointEvery: o.checkpointEvery,
-		checkpointSplits: o.checkpointSplits, checkpointBytes: o.CheckpointBytes, logger: o.Logger}
+		checkpointSplits: o.checkpointSplits, checkpointBytes: o.CheckpointBytes, logger: o.Logger,
+		inline: o.Sync != SyncAlways}
 }
 
 // writer owns the data file's I/O engine. Producers queue requests; the
@@ -565,7 +570,7 @@ func (w *writer) submit(sl *slot) {
 	w.inflight = append(w.inflight, sl)
 	w.chain.nextOff = off + size
 	w.chain.last = hdr
-	w.clock.lastSubmit = time.Now()
+	w.clock.lastSubmit = sl.at
 	if w.cfg.inline || w.reapNow {
 		w.reapInline()
 		return
