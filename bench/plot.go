@@ -19,42 +19,24 @@ func writePlots(r *benchkit.Report, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	ops := func(x benchkit.Result) float64 { return x.OpsPerSec }
+	secs := func(x benchkit.Result) float64 { return x.Seconds }
 	for _, wl := range []string{"load", "durable-1", "durable-16", "fetch-1", "fetch-2", "miss"} {
-		vals := map[string]float64{}
-		for _, x := range r.Results {
-			if x.Workload != wl || x.Target != "file" || x.OpsPerSec == 0 || (x.Engine != "" && x.Engine != "io_uring") {
-				continue
-			}
-			if wl == "durable-1" || wl == "durable-16" {
-				if x.Mode != "always" {
-					continue
-				}
-			}
-			vals[x.Store] = x.OpsPerSec
+		mode := ""
+		if wl == "durable-1" || wl == "durable-16" {
+			mode = "always"
 		}
-		if err := bars(filepath.Join(dir, wl+".png"), wl+" (ops/s, higher is better)", vals); err != nil {
+		if err := bars(filepath.Join(dir, wl+".png"), wl+" (ops/s, higher is better)", byStore(r, wl, mode, ops)); err != nil {
 			return err
 		}
 	}
 	for _, wl := range []string{"durable-1", "durable-16"} {
-		vals := map[string]float64{}
-		for _, x := range r.Results {
-			if x.Workload == wl && x.Mode == "never" && x.Target == "file" && x.OpsPerSec > 0 && (x.Engine == "" || x.Engine == "io_uring") {
-				vals[x.Store] = x.OpsPerSec
-			}
-		}
-		if err := bars(filepath.Join(dir, wl+"-never.png"), wl+", durability off (ops/s, higher is better)", vals); err != nil {
+		if err := bars(filepath.Join(dir, wl+"-never.png"), wl+", durability off (ops/s, higher is better)", byStore(r, wl, "never", ops)); err != nil {
 			return err
 		}
 	}
 	for _, wl := range []string{"open-clean", "open-crash"} {
-		vals := map[string]float64{}
-		for _, x := range r.Results {
-			if x.Workload == wl && x.Target == "file" && x.Seconds > 0 && (x.Engine == "" || x.Engine == "io_uring") {
-				vals[x.Store] = x.Seconds
-			}
-		}
-		if err := bars(filepath.Join(dir, wl+".png"), wl+" (seconds, lower is better)", vals); err != nil {
+		if err := bars(filepath.Join(dir, wl+".png"), wl+" (seconds, lower is better)", byStore(r, wl, "", secs)); err != nil {
 			return err
 		}
 	}
@@ -62,7 +44,7 @@ func writePlots(r *benchkit.Report, dir string) error {
 		vals := map[string]float64{}
 		for _, x := range r.Results {
 			if x.Store == "nudb" && x.Workload == wl && x.Target == "file" && x.Engine == "io_uring" {
-				vals["Sync"+map[string]string{"always": "Always", "interval": "Interval", "never": "Never"}[x.Mode]] = x.OpsPerSec
+				vals["Sync"+map[string]string{"always": "Always", "interval": "Interval", "never": "Never", "write-behind": "WriteBehind"}[x.Mode]] = x.OpsPerSec
 			}
 		}
 		if err := bars(filepath.Join(dir, "nudb-modes-"+wl+".png"), "nudb "+wl+" by sync mode (ops/s)", vals); err != nil {
@@ -70,6 +52,20 @@ func writePlots(r *benchkit.Report, dir string) error {
 		}
 	}
 	return nil
+}
+
+// byStore collects, per store, value(x) of the results of workload wl in
+// mode ("": any) of the default configuration on a regular file (the one
+// charted against the peers), where there is one.
+func byStore(r *benchkit.Report, wl, mode string, value func(benchkit.Result) float64) map[string]float64 {
+	vals := map[string]float64{}
+	for _, x := range r.Results {
+		if x.Workload == wl && (mode == "" || x.Mode == mode) && x.Target == "file" &&
+			(x.Engine == "" || x.Engine == "io_uring") && value(x) > 0 {
+			vals[x.Store] = value(x)
+		}
+	}
+	return vals
 }
 
 func bars(path, title string, vals map[string]float64) error {
