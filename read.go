@@ -81,8 +81,21 @@ var errKeyMismatch = errors.New("key mismatch")
 // readItem reads the item at c and calls fn with its value if its key is
 // key. It returns errKeyMismatch for another key, ErrCorrupt when the item
 // fails its CRC.
-func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte)) error {
+func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte), sizeOnly *int) error {
 	k := s.geom.KeySize
+	if sizeOnly != nil {
+		// ValueSize: the key and the length field, not the value.
+		return s.reads.read(c.Offset, datafile.ItemSize(k, 0), func(b []byte) (err error) {
+			if !bytes.Equal(b[:k], key) {
+				return errKeyMismatch
+			}
+			*sizeOnly, err = datafile.ValueLen(b, k)
+			if err != nil {
+				return fmt.Errorf("item at %d: %w", c.Offset, err)
+			}
+			return nil
+		})
+	}
 	size := c.Size
 	if size == keyfile.SizeUnknown {
 		// The slot only holds 16 bits of the length: read it first.
@@ -116,17 +129,17 @@ func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte))
 
 // lookup finds key through the index and calls fn with its value.
 func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
-	_, err := s.lookupItem(h, key, fn)
+	_, err := s.lookupItem(h, key, fn, nil)
 	return err
 }
 
 // lookupItem is lookup that also returns where the item is. A read-only
 // store follows a writer in another process: a miss while the writer's
 // table geometry moved is looked up again (see keyfile.OpenFollower).
-func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte)) (keyfile.Candidate, error) {
+func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte), size *int) (keyfile.Candidate, error) {
 	for try := 0; ; try++ {
 		g := s.kf.Geometry()
-		c, err := s.lookupOnce(h, key, fn)
+		c, err := s.lookupOnce(h, key, fn, size)
 		if s.w != nil || !errors.Is(err, ErrNotFound) || try == followRetries || s.kf.Geometry() == g {
 			return c, err
 		}
@@ -134,11 +147,11 @@ func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte)) (keyfile
 }
 
 // lookupOnce is one pass of lookupItem over the index's candidates.
-func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte)) (keyfile.Candidate, error) {
+func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte), size *int) (keyfile.Candidate, error) {
 	var buf [4]keyfile.Candidate
 	var corrupt error
 	for _, c := range s.kf.Lookup(h, buf[:0]) {
-		err := s.readItem(c, key, fn)
+		err := s.readItem(c, key, fn, size)
 		switch {
 		case err == nil:
 			return c, nil

@@ -38,12 +38,30 @@ func (s *Store) FetchReader(key []byte) (*ValueReader, error) {
 		r.size = int64(len(r.held))
 		return r, nil
 	}
-	item, err := s.lookupItem(h, key, func(v []byte) { r.size = int64(len(v)) })
+	item, err := s.lookupItem(h, key, func(v []byte) { r.size = int64(len(v)) }, nil)
 	if err != nil {
 		return nil, err
 	}
 	r.off = item.Offset + int64(datafile.ValueOffset(s.geom.KeySize))
 	return r, nil
+}
+
+// ValueSize returns the length of the value stored under key, reading only
+// the item's key and length field from the data file, not the value (whose
+// CRC Fetch checks when it reads it): what a block store's GetSize needs.
+// ErrNotFound when no item has the key.
+func (s *Store) ValueSize(key []byte) (int, error) {
+	h, c, err := s.enterKey(key)
+	if err != nil {
+		return 0, err
+	}
+	defer s.gate.exit(c, &s.closed)
+	size := 0
+	if s.opts.Sync == SyncWriteBehind && s.pending.find(h, key, func(v []byte) { size = len(v) }) {
+		return size, nil
+	}
+	_, err = s.lookupItem(h, key, nil, &size)
+	return size, err
 }
 
 // Size is the value's length in bytes.

@@ -92,3 +92,32 @@ func TestLargeValues(t *testing.T) {
 		})
 	}
 }
+
+// ValueSize answers from the item's key and length field: the right length
+// for small values, for values past the 16 bits a key-file slot holds, and
+// for items still held in memory under SyncWriteBehind; ErrNotFound for a
+// key that is absent; the wrong key size is refused.
+func TestValueSize(t *testing.T) {
+	for _, mode := range []SyncMode{SyncAlways, SyncWriteBehind} {
+		t.Run(mode.String(), func(t *testing.T) {
+			ts := newStore(t, &Options{Sync: mode})
+			sizes := []int{0, 1, 100, 65534, 65535, 300_000}
+			for i, n := range sizes {
+				if err := ts.Insert(testKey(i), make([]byte, n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i, n := range sizes {
+				if got, err := ts.ValueSize(testKey(i)); err != nil || got != n {
+					t.Fatalf("item %d: ValueSize %d, %v; want %d", i, got, err, n)
+				}
+			}
+			if _, err := ts.ValueSize(testKey(99)); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("absent key: %v", err)
+			}
+			if _, err := ts.ValueSize([]byte("short")); !errors.Is(err, ErrKeySize) {
+				t.Fatalf("short key: %v", err)
+			}
+		})
+	}
+}
