@@ -45,7 +45,7 @@ type Options struct {
 	// the writer. Default 0.25.
 	CopyShare float64
 	// CopyBatchBytes is how many bytes of items the copy-forward inserts
-	// per batch (default 1 MiB): a foreground insert waits at most about
+	// per batch (default 256 KiB): a foreground insert waits at most about
 	// one such batch.
 	CopyBatchBytes int
 	// LockTimeout: as nudb.Options.LockTimeout, for the set's directory.
@@ -66,7 +66,7 @@ func (o *Options) withDefaults() (Options, error) {
 		r.CopyShare = 0.25
 	}
 	if r.CopyBatchBytes <= 0 {
-		r.CopyBatchBytes = 1 << 20
+		r.CopyBatchBytes = 256 << 10
 	}
 	if r.LockTimeout == 0 {
 		r.LockTimeout = 2 * time.Second
