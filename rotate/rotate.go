@@ -95,7 +95,9 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 		return rep, nil
 	}
 
-	// 2. Copy forward, then make the copies durable.
+	// 2. Copy forward into this rotation's generation (a fork may add a
+	// newer one meanwhile: what it holds shadows the copies), then make
+	// the copies durable.
 	if err := s.copyForward(ctx, gens, nRetire, keep, &rep); err != nil {
 		s.keepRetiring(retiring)
 		return rep, err
@@ -108,18 +110,23 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 	s.crashPoint("synced")
 
 	// 3. The manifest stops naming the retired generations; then they are
-	// taken out (after any walk over them), closed and removed.
-	if err := writeManifest(s.dir, manifest{next: s.next, gens: idsOf(gens[nRetire:])}); err != nil {
+	// taken out (after any walk over them), closed and removed. The
+	// manifest is derived from the list as it is now: a fork may have
+	// added a generation during the copy.
+	s.retire.Lock()
+	s.mu.Lock()
+	kept := slices.DeleteFunc(slices.Clone(s.gens), func(g *generation) bool { return g.retiring })
+	if err := writeManifest(s.dir, manifest{next: s.next, gens: idsOf(kept)}); err != nil {
+		s.mu.Unlock()
+		s.retire.Unlock()
 		s.keepRetiring(retiring)
 		return rep, err
 	}
-	s.crashPoint("retired")
-	s.retire.Lock()
-	s.mu.Lock()
-	s.gens = slices.DeleteFunc(s.gens, func(g *generation) bool { return g.retiring })
-	surviving := slices.Clone(s.gens)
+	s.gens = kept
+	surviving := slices.Clone(kept)
 	s.mu.Unlock()
 	s.retire.Unlock()
+	s.crashPoint("retired")
 	var errs []error
 	for _, g := range retiring {
 		rep.Retired = append(rep.Retired, g.id)

@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -38,8 +39,13 @@ type Options struct {
 	// Generations is how many generations a rotation leaves (default 2):
 	// Rotate adds one and retires the oldest until this many remain. With
 	// 1, every rotation copies all live items; with 2, an item written
-	// since the last rotation is never copied.
+	// since the last rotation is never copied. (A Put that replaces a
+	// deleted key's value may add one too; see Set.Insert.)
 	Generations int
+	// MaxGenerations bounds the generations Puts that replace values add
+	// (Set.Insert): at the bound, such a Put rotates first, keeping every
+	// live item. Default Generations + 6.
+	MaxGenerations int
 	// CopyShare is the share of wall time a rotation's copy-forward may
 	// take, (0, 1]; it sleeps the rest so foreground inserts keep most of
 	// the writer. Default 0.25.
@@ -62,6 +68,9 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Generations == 0 {
 		r.Generations = 2
 	}
+	if r.MaxGenerations == 0 {
+		r.MaxGenerations = r.Generations + 6
+	}
 	if r.CopyShare == 0 {
 		r.CopyShare = 0.25
 	}
@@ -74,7 +83,7 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.Store.KeySize == 0 {
 		r.Store.KeySize = 32
 	}
-	if r.Generations < 1 || r.CopyShare < 0 || r.CopyShare > 1 || r.Store.ReadOnly || r.Store.Overwrite {
+	if r.Generations < 1 || r.MaxGenerations < r.Generations || r.CopyShare < 0 || r.CopyShare > 1 || r.Store.ReadOnly || r.Store.Overwrite {
 		return r, fmt.Errorf("%w: Generations %d (≥ 1), CopyShare %g (0, 1], ReadOnly and Overwrite unsupported",
 			nudb.ErrInvalidOptions, r.Generations, r.CopyShare)
 	}
@@ -396,30 +405,79 @@ func (s *Set) ValueSize(key []byte) (int, error) {
 // already holds (and that is not deleted) is ErrKeyExists, as in nudb,
 // except that a generation being retired by a running rotation does not
 // count: the item is written again to the newest, so an Insert that
-// returns during a rotation never depends on the rotation's keep function.
-// An Insert of a deleted key revives it (a Put after a Delete wins); the
-// value written is the one a Fetch then returns when the newest
-// generation did not already hold the key.
+// begins during a rotation never depends on the rotation's keep function.
+//
+// An Insert of a deleted key stores the value put (a Put after a Delete
+// wins) and then revives the key. When the newest generation still holds
+// the deleted key with another value, the set first opens a new generation
+// for it ("forks": a generation created and installed, a few milliseconds,
+// with no copying), since values never change within a generation; the
+// next rotation retires the extra generations. Past MaxGenerations the
+// fork is a rotation that keeps every live item: replacing values is
+// possible, and costs, so a set suits data whose values rarely change.
 func (s *Set) Insert(key, value []byte) error {
-	return s.read(func(gens []*generation) error {
-		dead := s.tomb.has(key)
-		if !dead {
-			if ok, err := holds(gens, key, true); ok || err != nil {
-				if err == nil {
-					err = nudb.ErrKeyExists
-				}
-				return err
+	for {
+		err := s.read(func(gens []*generation) error { return s.insert(gens, key, value) })
+		if !errors.Is(err, errNeedFork) {
+			return err
+		}
+		if err := s.fork(); err != nil {
+			return err
+		}
+	}
+}
+
+// errNeedFork: the newest generation holds a deleted key with another
+// value than the one put.
+var errNeedFork = errors.New("rotate: the newest generation holds the key with another value")
+
+// insert is Insert with the generation list held shared.
+func (s *Set) insert(gens []*generation, key, value []byte) error {
+	newest := gens[len(gens)-1].store
+	if !s.tomb.has(key) {
+		if ok, err := holds(gens, key, true); ok || err != nil {
+			if err == nil {
+				err = nudb.ErrKeyExists
 			}
+			return err
 		}
-		err := gens[len(gens)-1].store.Insert(key, value)
-		if dead && (err == nil || errors.Is(err, nudb.ErrKeyExists)) {
-			// The item is written before the revival, so a crash between
-			// the two leaves it hidden and unacknowledged, never a revived
-			// older value acknowledged as new.
-			return s.tomb.record(opRevive, key)
-		}
+		return newest.Insert(key, value)
+	}
+	held, same := false, false
+	err := newest.FetchFunc(key, func(v []byte) { held, same = true, bytes.Equal(v, value) })
+	if err != nil && !errors.Is(err, nudb.ErrNotFound) {
 		return err
-	})
+	}
+	if held && !same {
+		return errNeedFork
+	}
+	if err := newest.Insert(key, value); err != nil && !errors.Is(err, nudb.ErrKeyExists) {
+		return err
+	}
+	// The item is written before the revival, so a crash between the two
+	// leaves it hidden and unacknowledged, never an older value revived
+	// and acknowledged as the new one.
+	return s.tomb.record(opRevive, key)
+}
+
+// fork installs a new, empty generation (see Insert); when the set
+// already has MaxGenerations, it rotates instead (keeping every live
+// item), which leaves Generations and a newest generation that does not
+// hold the key (a deleted key is not copied forward).
+func (s *Set) fork() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nudb.ErrClosed
+	}
+	if len(s.gens) < s.opts.MaxGenerations {
+		_, err := s.install()
+		s.mu.Unlock()
+		return err
+	}
+	s.mu.Unlock()
+	_, err := s.Rotate(context.Background(), nil)
+	return err
 }
 
 // Batch collects items for InsertBatch.
@@ -446,18 +504,24 @@ func (b *Batch) Reset() {
 
 // InsertBatch inserts the items of b into the newest generation with one
 // wait (nudb.Store.InsertBatch): keys already held (and not deleted) are
-// skipped and counted, deleted keys are revived once written.
+// skipped and counted; deleted keys are stored as by Insert.
 func (s *Set) InsertBatch(b *Batch) (skipped int, err error) {
 	if b == nil || b.Len() == 0 {
 		return 0, nil
 	}
+	var forks []int // deleted keys that need a new generation
 	err = s.read(func(gens []*generation) error {
 		var nb nudb.Batch
-		var revive [][]byte
 		for i, k := range b.keys {
 			if s.tomb.has(k) {
-				revive = append(revive, k)
-			} else if ok, err := holds(gens, k, true); err != nil {
+				if err := s.insert(gens, k, b.values[i]); errors.Is(err, errNeedFork) {
+					forks = append(forks, i)
+				} else if err != nil {
+					return fmt.Errorf("item %d: %w", i, err)
+				}
+				continue
+			}
+			if ok, err := holds(gens, k, true); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			} else if ok {
 				skipped++
@@ -467,14 +531,14 @@ func (s *Set) InsertBatch(b *Batch) (skipped int, err error) {
 		}
 		n, err := gens[len(gens)-1].store.InsertBatch(&nb)
 		skipped += n
-		if err != nil {
-			return err
-		}
-		if len(revive) > 0 {
-			return s.tomb.record(opRevive, revive...)
-		}
-		return nil
+		return err
 	})
+	for _, i := range forks {
+		if err != nil {
+			break
+		}
+		err = s.Insert(b.keys[i], b.values[i])
+	}
 	return skipped, err
 }
 
@@ -556,6 +620,9 @@ type Generation struct {
 	DataPath, KeyPath string
 	Retiring          bool // a rotation is copying it forward
 }
+
+// KeySize is the size of the set's keys.
+func (s *Set) KeySize() int { return s.opts.Store.KeySize }
 
 // Generations lists the set's generations, oldest first.
 func (s *Set) Generations() []Generation {

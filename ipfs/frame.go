@@ -1,0 +1,41 @@
+package nudbipfs
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/nudbgo/nudb"
+)
+
+// A stored value is framed as
+//
+//	uvarint(len(name)) | name | data
+//
+// where name is what the store's 32-byte key was hashed from: a block's
+// multihash (Blockstore) or a datastore key (Datastore). Keeping it makes
+// the store listable (AllKeysChan, Query) and lets a read check that the
+// item found is the one asked for, not a SHA-256 collision.
+
+// storeKey is the nudb key of a name: its SHA-256.
+func storeKey(name []byte) [32]byte { return sha256.Sum256(name) }
+
+// frameSize is the framing's overhead for a name of n bytes.
+func frameSize(n int) int { return binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(n)) + n }
+
+// frame builds the stored value.
+func frame(name, data []byte) []byte {
+	v := make([]byte, 0, frameSize(len(name))+len(data))
+	v = binary.AppendUvarint(v, uint64(len(name)))
+	v = append(v, name...)
+	return append(v, data...)
+}
+
+// unframe splits a stored value into its name and data.
+func unframe(v []byte) (name, data []byte, err error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || n > uint64(len(v)-k) {
+		return nil, nil, fmt.Errorf("%w: a stored value's name frame is damaged", nudb.ErrCorrupt)
+	}
+	return v[k : k+int(n)], v[k+int(n):], nil
+}
