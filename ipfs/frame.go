@@ -21,7 +21,9 @@ import (
 func storeKey(name []byte) [32]byte { return sha256.Sum256(name) }
 
 // frameSize is the framing's overhead for a name of n bytes.
-func frameSize(n int) int { return binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(n)) + n }
+func frameSize(n int) int {
+	return binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(n)) + n
+}
 
 // frame builds the stored value.
 func frame(name, data []byte) []byte {
