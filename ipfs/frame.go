@@ -20,9 +20,14 @@ import (
 // storeKey is the nudb key of a name: its SHA-256.
 func storeKey(name []byte) [32]byte { return sha256.Sum256(name) }
 
-// frameSize is the framing's overhead for a name of n bytes.
+// frameSize is the framing's overhead for a name of n bytes: the
+// uvarint's length (7 bits a byte) and the name.
 func frameSize(n int) int {
-	return binary.PutUvarint(make([]byte, binary.MaxVarintLen64), uint64(n)) + n
+	k := 1
+	for x := uint64(n); x >= 0x80; x >>= 7 {
+		k++
+	}
+	return k + n
 }
 
 // frame builds the stored value.
