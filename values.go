@@ -58,9 +58,16 @@ func (s *Store) ValueSize(key []byte) (int, error) {
 	defer s.gate.exit(c, &s.closed)
 	size := 0
 	if s.opts.Sync == SyncWriteBehind && s.pending.find(h, key, func(v []byte) { size = len(v) }) {
+		s.gate.count(h, true)
 		return size, nil
 	}
 	_, err = s.lookupItem(h, key, nil, &size)
+	switch {
+	case err == nil:
+		s.gate.count(h, true)
+	case errors.Is(err, ErrNotFound):
+		s.gate.count(h, false)
+	}
 	return size, err
 }
 
