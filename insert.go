@@ -163,6 +163,9 @@ func (b *Batch) Put(key, value []byte) {
 // Len is the number of items in the batch.
 func (b *Batch) Len() int { return len(b.keys) }
 
+// Item returns the i-th item put into the batch (0 ≤ i < Len).
+func (b *Batch) Item(i int) (key, value []byte) { return b.keys[i], b.values[i] }
+
 // Reset empties the batch for reuse.
 func (b *Batch) Reset() {
 	clear(b.keys)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 
 	"github.com/ipfs/boxo/blockstore"
@@ -62,7 +61,7 @@ func (bs *Blockstore) PutMany(ctx context.Context, bl []blocks.Block) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var batch rotate.Batch
+	var batch nudb.Batch
 	keys := make([][32]byte, len(bl))
 	for i, b := range bl {
 		mh := []byte(b.Cid().Hash())
@@ -88,27 +87,11 @@ func (bs *Blockstore) View(ctx context.Context, c cid.Cid, fn func([]byte) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	mh := []byte(c.Hash())
-	k := storeKey(mh)
-	var fnErr error
-	err := bs.set.FetchFunc(k[:], func(v []byte) {
-		name, data, err := unframe(v)
-		switch {
-		case err != nil:
-			fnErr = err
-		case !bytes.Equal(name, mh):
-			fnErr = fmt.Errorf("%w: the block stored under %s has multihash %x", nudb.ErrCorrupt, c, name)
-		default:
-			fnErr = fn(data)
-		}
-	})
+	err := viewNamed(bs.set, c.Hash(), fn)
 	if errors.Is(err, nudb.ErrNotFound) {
 		return ipld.ErrNotFound{Cid: c}
 	}
-	if err != nil {
-		return err
-	}
-	return fnErr
+	return err
 }
 
 // Get returns a copy of the block.

@@ -50,26 +50,11 @@ func dsKey(k ds.Key) (name []byte, key [32]byte) {
 
 // view calls fn with the data stored under k.
 func (d *Datastore) view(k ds.Key, fn func(data []byte)) error {
-	name, key := dsKey(k)
-	var frameErr error
-	err := d.set.FetchFunc(key[:], func(v []byte) {
-		stored, data, err := unframe(v)
-		switch {
-		case err != nil:
-			frameErr = err
-		case !bytes.Equal(stored, name):
-			frameErr = fmt.Errorf("%w: the value stored for %s names %q", nudb.ErrCorrupt, k, stored)
-		default:
-			fn(data)
-		}
-	})
+	err := viewNamed(d.set, k.Bytes(), func(b []byte) error { fn(b); return nil })
 	if errors.Is(err, nudb.ErrNotFound) {
 		return ds.ErrNotFound
 	}
-	if err != nil {
-		return err
-	}
-	return frameErr
+	return err
 }
 
 // Get returns a copy of the value stored under k.
@@ -208,7 +193,7 @@ func (b *batch) Delete(ctx context.Context, k ds.Key) error {
 
 func (b *batch) Commit(ctx context.Context) error {
 	var dels [][]byte
-	var puts rotate.Batch
+	var puts nudb.Batch
 	var stored []ds.Key
 	for s, op := range b.ops {
 		k := ds.RawKey(s)

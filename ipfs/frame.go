@@ -1,11 +1,13 @@
 package nudbipfs
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/rotate"
 )
 
 // A stored value is framed as
@@ -45,4 +47,27 @@ func unframe(v []byte) (name, data []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: a stored value's name frame is damaged", nudb.ErrCorrupt)
 	}
 	return v[k : k+int(n)], v[k+int(n):], nil
+}
+
+// viewNamed calls fn with the data stored for name, in place, and returns
+// fn's error. A stored name other than the one asked for (a SHA-256
+// collision, or damage) is ErrCorrupt; an absent one nudb.ErrNotFound.
+func viewNamed(set *rotate.Set, name []byte, fn func(data []byte) error) error {
+	key := storeKey(name)
+	var fnErr error
+	err := set.FetchFunc(key[:], func(v []byte) {
+		stored, data, err := unframe(v)
+		switch {
+		case err != nil:
+			fnErr = err
+		case !bytes.Equal(stored, name):
+			fnErr = fmt.Errorf("%w: the value stored for %q names %q", nudb.ErrCorrupt, name, stored)
+		default:
+			fnErr = fn(data)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fnErr
 }

@@ -39,7 +39,7 @@ func measureRotation(b *testing.B, share float64) (alone, during float64, rep Re
 	s := openSet(b, b.TempDir(), &Options{Generations: 1, CopyShare: share})
 	defer s.Close()
 	value := make([]byte, 1024)
-	var batch Batch
+	var batch nudb.Batch
 	for i := range 64 << 10 {
 		batch.Put(testKey("pre", i), value)
 		if batch.Len() == 4096 {

@@ -480,41 +480,20 @@ func (s *Set) fork() error {
 	return err
 }
 
-// Batch collects items for InsertBatch.
-type Batch struct {
-	keys, values [][]byte
-}
-
-// Put adds an item; key and value must not change until InsertBatch
-// returns.
-func (b *Batch) Put(key, value []byte) {
-	b.keys = append(b.keys, key)
-	b.values = append(b.values, value)
-}
-
-// Len is the number of items in the batch.
-func (b *Batch) Len() int { return len(b.keys) }
-
-// Reset empties the batch for reuse.
-func (b *Batch) Reset() {
-	clear(b.keys)
-	clear(b.values)
-	b.keys, b.values = b.keys[:0], b.values[:0]
-}
-
 // InsertBatch inserts the items of b into the newest generation with one
 // wait (nudb.Store.InsertBatch): keys already held (and not deleted) are
 // skipped and counted; deleted keys are stored as by Insert.
-func (s *Set) InsertBatch(b *Batch) (skipped int, err error) {
+func (s *Set) InsertBatch(b *nudb.Batch) (skipped int, err error) {
 	if b == nil || b.Len() == 0 {
 		return 0, nil
 	}
 	var forks []int // deleted keys that need a new generation
 	err = s.read(func(gens []*generation) error {
 		var nb nudb.Batch
-		for i, k := range b.keys {
+		for i := range b.Len() {
+			k, v := b.Item(i)
 			if s.tomb.has(k) {
-				if err := s.insert(gens, k, b.values[i]); errors.Is(err, errNeedFork) {
+				if err := s.insert(gens, k, v); errors.Is(err, errNeedFork) {
 					forks = append(forks, i)
 				} else if err != nil {
 					return fmt.Errorf("item %d: %w", i, err)
@@ -527,7 +506,7 @@ func (s *Set) InsertBatch(b *Batch) (skipped int, err error) {
 				skipped++
 				continue
 			}
-			nb.Put(k, b.values[i])
+			nb.Put(k, v)
 		}
 		n, err := gens[len(gens)-1].store.InsertBatch(&nb)
 		skipped += n
@@ -537,7 +516,7 @@ func (s *Set) InsertBatch(b *Batch) (skipped int, err error) {
 		if err != nil {
 			break
 		}
-		err = s.Insert(b.keys[i], b.values[i])
+		err = s.Insert(b.Item(i))
 	}
 	return skipped, err
 }

@@ -265,7 +265,7 @@ func TestRotateReturnsSpace(t *testing.T) {
 	dir := t.TempDir()
 	s := openSet(t, dir, &Options{Generations: 1, CopyShare: 1})
 	value := bytes.Repeat([]byte{7}, 4096)
-	var b Batch
+	var b nudb.Batch
 	for i := range 24_000 { // 96 MiB of values
 		b.Put(testKey("s", i), value)
 		if b.Len() == 1000 {
@@ -314,7 +314,7 @@ func dirAllocated(t *testing.T, dir string) int64 {
 func TestInsertsDuringRotation(t *testing.T) {
 	dir := t.TempDir()
 	s := openSet(t, dir, &Options{Generations: 1, CopyBatchBytes: 64 << 10})
-	var b Batch
+	var b nudb.Batch
 	for i := range 5000 {
 		k := testKey("old", i)
 		b.Put(k, testValue(k))
@@ -373,7 +373,7 @@ func TestInsertsDuringRotation(t *testing.T) {
 func TestCloseStopsRotation(t *testing.T) {
 	dir := t.TempDir()
 	s := openSet(t, dir, &Options{Generations: 1, CopyShare: 0.01, CopyBatchBytes: 4096})
-	var b Batch
+	var b nudb.Batch
 	for i := range 2000 {
 		k := testKey("c", i)
 		b.Put(k, testValue(k))
