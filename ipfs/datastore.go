@@ -226,3 +226,11 @@ func (b *batch) Commit(ctx context.Context) error {
 	clear(b.ops)
 	return nil
 }
+
+// CollectGarbage rotates the set, keeping every key not deleted: what
+// Delete hid leaves the disk once the generations holding it are retired
+// (two calls with the default two generations). Kubo's GC deletes the
+// unpinned blocks one by one; call this after it, or on a timer.
+func (d *Datastore) CollectGarbage(ctx context.Context) (rotate.Report, error) {
+	return d.set.Rotate(ctx, nil)
+}
