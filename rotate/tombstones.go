@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // Tombstone log entry: op (1 byte), key (the set's key size), CRC-32C of
@@ -38,7 +36,7 @@ func appendEntry(buf []byte, op byte, key []byte) []byte {
 type tombstones struct {
 	dir     string
 	keySize int
-	durable bool // fdatasync every append (the set's SyncAlways mode)
+	durable bool // sync every append (the set's SyncAlways mode)
 
 	mu   sync.RWMutex
 	f    *os.File
@@ -125,7 +123,7 @@ func (t *tombstones) record(op byte, keys ...[]byte) error {
 	defer t.mu.Unlock()
 	_, err := t.f.WriteAt(buf, t.size)
 	if err == nil && t.durable {
-		err = unix.Fdatasync(int(t.f.Fd()))
+		err = t.f.Sync()
 	}
 	if err != nil {
 		// Cut what may have reached the file so a later append does not
@@ -145,7 +143,7 @@ func (t *tombstones) record(op byte, keys ...[]byte) error {
 func (t *tombstones) sync() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return unix.Fdatasync(int(t.f.Fd()))
+	return t.f.Sync()
 }
 
 // compact rewrites the log to the deletions held(key) says a surviving
