@@ -88,7 +88,7 @@ func Create(dataPath, keyPath string, opts *Options) (retErr error) {
 		}
 	}
 	if err := keyfile.Create(keyPath, identityOf(sb), sb.Geometry().LogStart()); err != nil {
-		return err
+		return spaceError(err)
 	}
 	for _, dir := range []string{filepath.Dir(dataPath), filepath.Dir(keyPath)} {
 		if d, err := os.Open(dir); err == nil {
@@ -140,10 +140,19 @@ func writeSuperblock(df *ioengine.File, sb *datafile.Superblock) error {
 	if err := eng.SubmitWrite(1, block, 0, true); err != nil {
 		return err
 	}
-	if done, _ := eng.Wait(nil); len(done) != 1 || done[0].Err != nil {
-		return fmt.Errorf("nudb: writing the superblock: %v", done)
+	done, err := eng.Wait(nil)
+	if err == nil && len(done) != 1 {
+		err = fmt.Errorf("%d completions for one write", len(done))
+	} else if err == nil {
+		err = done[0].Err
 	}
-	return ioengine.Datasync(df.Fd)
+	if err == nil {
+		err = ioengine.Datasync(df.Fd)
+	}
+	if err != nil {
+		return spaceError(fmt.Errorf("nudb: writing the superblock: %w", err))
+	}
+	return nil
 }
 
 func newUID() ([16]byte, uint64, error) {

@@ -3,50 +3,12 @@ package nudb
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-)
 
-// smallFS mounts a small filesystem of the given kind ("ext4" on a loop
-// image, or "tmpfs") and unmounts it when the test ends. It skips, with the
-// reason, where that cannot be done.
-func smallFS(t *testing.T, kind string, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small filesystem")
-	}
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var cmd *exec.Cmd
-	switch kind {
-	case "tmpfs":
-		cmd = exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d", size), "tmpfs", mnt)
-	case "ext4":
-		img := filepath.Join(dir, "fs.img")
-		if err := os.WriteFile(img, nil, 0o644); err != nil || os.Truncate(img, size) != nil {
-			t.Fatal("cannot make the image")
-		}
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", img).CombinedOutput(); err != nil {
-			t.Skipf("mkfs.ext4: %v: %s", err, out)
-		}
-		cmd = exec.Command("mount", "-o", "loop", img, mnt)
-	}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("mount %s: %v: %s", kind, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", mnt, err, out)
-		}
-	})
-	return mnt
-}
+	"github.com/nudbgo/nudb/internal/testfs"
+)
 
 // A full disk is ErrFull from Insert, never a crash: reads go on, every
 // acknowledged item stays, Close succeeds, and with more space the store
@@ -58,7 +20,7 @@ func TestFullDisk(t *testing.T) {
 	}{{"ext4", 64 << 20}, {"tmpfs", 48 << 20}} {
 		for _, mode := range []SyncMode{SyncAlways, SyncInterval, SyncNever} {
 			t.Run(fs.kind+"/"+mode.String(), func(t *testing.T) {
-				mnt := smallFS(t, fs.kind, fs.size)
+				mnt := testfs.Small(t, fs.kind, fs.size)
 				// Ballast, freed later to give the store more space.
 				ballast := filepath.Join(mnt, "ballast")
 				if err := os.WriteFile(ballast, make([]byte, 8<<20), 0o644); err != nil {

@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"github.com/nudbgo/nudb/internal/killchild"
+
+	"github.com/nudbgo/nudb/internal/testfs"
 )
 
 // A read-only open writes not a byte to either file, takes no lock (it
@@ -288,7 +290,7 @@ func TestReadOnlyReaderProcesses(t *testing.T) {
 // On a read-only filesystem a store opens read-only and serves every item;
 // an open for writing says why it cannot.
 func TestReadOnlyFilesystem(t *testing.T) {
-	mnt := smallFS(t, "ext4", 32<<20)
+	mnt := testfs.Small(t, "ext4", 32<<20)
 	data, key := filepath.Join(mnt, "data"), filepath.Join(mnt, "key")
 	if err := Create(data, key, nil); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@
 //	dir/gen-00000007.key   its key file
 //	dir/TOMBSTONES         deleted keys (append-only, fixed-size entries with CRC-32C)
 //	dir/LOCK               flock: one process opens the set
+//	dir/RESERVE            256 KiB kept free for the manifest on a full disk
 //
 // Inserts go to the newest generation. Fetch, Exists and ValueSize look
 // from the newest to the oldest; an absent key costs one index lookup per
@@ -45,6 +46,14 @@
 //  3. copy forward; Sync the new generation, so the copies are durable;
 //  4. write the manifest without the retired generations;
 //  5. remove their files, fsync the directory; compact the tombstones.
+//
+// A rotation that fails before step 4 (a full disk, a cancelled context)
+// leaves the retired generations in place and removes its new generation
+// if nothing but its own copies were written to it, giving back the space
+// they took; on a full disk the RESERVE file is given up so the manifest
+// that drops it can be written. A rotation needs room for a new
+// generation's first growth step (16 MiB) and for the items it copies:
+// rotate before the disk fills, or keep less.
 //
 // A crash before 2 leaves files no manifest names; a crash after 4 leaves
 // retired files no manifest names: Open deletes both. A crash between 2

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // The files of a set, all in its directory.
@@ -19,6 +20,7 @@ const (
 	lockName         = "LOCK"
 	tombstonesName   = "TOMBSTONES"
 	tombstonesTemp   = "TOMBSTONES.tmp"
+	reserveName      = "RESERVE"
 	manifestMagic    = "nudb-rotate manifest 1"
 )
 
@@ -132,16 +134,38 @@ func readManifest(dir string) (manifest, error) {
 // temporary file that is synced, renamed over MANIFEST, and the directory
 // is synced so the rename itself is durable. A crash leaves either the old
 // manifest or the new one, never a mix (a leftover temporary file is
-// removed by Open).
+// removed by Open). On a full disk the reserve file is given up for it:
+// the manifest that drops a generation is what gives space back.
 func writeManifest(dir string, m manifest) error {
 	tmp := filepath.Join(dir, manifestTempName)
-	if err := writeFileSync(tmp, m.encode()); err != nil {
+	err := writeFileSync(tmp, m.encode())
+	if errors.Is(err, syscall.ENOSPC) && os.Remove(filepath.Join(dir, reserveName)) == nil {
+		err = writeFileSync(tmp, m.encode())
+	}
+	if err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("rotate: write manifest: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(dir, manifestName)); err != nil {
 		return fmt.Errorf("rotate: install manifest: %w", err)
 	}
 	return syncDir(dir)
+}
+
+// reserveSize is the disk space the RESERVE file keeps for the manifest
+// (and its temporary copy) on a full disk.
+const reserveSize = 256 << 10
+
+// ensureReserve (re)makes the reserve file where there is room; best
+// effort: without it only the full-disk path loses its margin.
+func ensureReserve(dir string) {
+	path := filepath.Join(dir, reserveName)
+	if st, err := os.Stat(path); err == nil && st.Size() == reserveSize {
+		return
+	}
+	if err := writeFileSync(path, make([]byte, reserveSize)); err != nil {
+		os.Remove(path)
+	}
 }
 
 // writeFileSync writes a whole new file and makes its bytes durable.

@@ -74,6 +74,7 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 		s.mu.Lock()
 		s.stopRotation = nil
 		s.mu.Unlock()
+		ensureReserve(s.dir)
 		rep.Duration = time.Since(start)
 	}()
 	st, err := s.install()
@@ -98,14 +99,14 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 	// 2. Copy forward into this rotation's generation (a fork may add a
 	// newer one meanwhile: what it holds shadows the copies), then make
 	// the copies durable.
+	newGen := gens[len(gens)-1]
 	if err := s.copyForward(ctx, gens, nRetire, keep, &rep); err != nil {
-		s.keepRetiring(retiring)
-		return rep, err
+		return rep, errors.Join(err, s.stopped(retiring, newGen))
 	}
 	s.crashPoint("copied")
 	if err := st.Sync(); err != nil {
-		s.keepRetiring(retiring)
-		return rep, fmt.Errorf("rotate: sync generation %d: %w", rep.NewGeneration, err)
+		err = fmt.Errorf("rotate: sync generation %d: %w", rep.NewGeneration, err)
+		return rep, errors.Join(err, s.stopped(retiring, newGen))
 	}
 	s.crashPoint("synced")
 
@@ -248,6 +249,33 @@ func (s *Set) copyForward(ctx context.Context, gens []*generation, nRetire int, 
 		}
 	}
 	return nil
+}
+
+// stopped undoes a rotation that failed before its retirement: the
+// retired generations stay, and the new one goes too if nothing but the
+// rotation's own copies were written to it (on a full disk, the space
+// they took is what the next, smaller rotation needs).
+func (s *Set) stopped(retiring []*generation, newGen *generation) error {
+	s.keepRetiring(retiring)
+	s.retire.Lock()
+	s.mu.Lock()
+	i := slices.Index(s.gens, newGen)
+	if s.closed || newGen.written.Load() || i < 0 {
+		s.mu.Unlock()
+		s.retire.Unlock()
+		return nil
+	}
+	rest := slices.Delete(slices.Clone(s.gens), i, i+1)
+	if err := writeManifest(s.dir, manifest{next: s.next, gens: idsOf(rest)}); err != nil {
+		s.mu.Unlock()
+		s.retire.Unlock()
+		return err
+	}
+	s.gens = rest
+	s.mu.Unlock()
+	s.retire.Unlock()
+	return errors.Join(newGen.store.Close(), os.Remove(s.dataPath(newGen.id)),
+		os.Remove(s.keyPath(newGen.id)), syncDir(s.dir))
 }
 
 // keepRetiring undoes the retiring marks of a rotation that stopped: the

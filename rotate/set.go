@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -97,6 +98,10 @@ type generation struct {
 	// retiring marks a generation a rotation is copying forward and will
 	// remove: inserts no longer count it as holding a key.
 	retiring bool
+	// written says an Insert or InsertBatch wrote to it (set with mu held
+	// shared, read with it held exclusively): a rotation that fails may
+	// remove its new generation only if nothing but its copies are there.
+	written atomic.Bool
 }
 
 // Set is an open set of generations. Its methods are safe for concurrent
@@ -174,6 +179,7 @@ func Open(dir string, opts *Options) (_ *Set, retErr error) {
 	if s.tomb, err = openTombstones(dir, o.Store.KeySize, o.Store.Sync == nudb.SyncAlways); err != nil {
 		return nil, err
 	}
+	ensureReserve(dir)
 	return s, nil
 }
 
@@ -192,7 +198,7 @@ func inspectDir(dir string) (m manifest, fresh bool, err error) {
 		return m, false, fmt.Errorf("rotate: %w", err)
 	}
 	for _, e := range entries {
-		if _, ok := parseGenName(e.Name()); ok || e.Name() == lockName || e.Name() == manifestTempName || e.Name() == tombstonesName {
+		if _, ok := parseGenName(e.Name()); ok || slices.Contains([]string{lockName, manifestTempName, tombstonesName, reserveName}, e.Name()) {
 			continue
 		}
 		return m, false, fmt.Errorf("%w: %s holds %s and no manifest", ErrNotSet, dir, e.Name())
@@ -441,6 +447,7 @@ func (s *Set) insert(gens []*generation, key, value []byte) error {
 			}
 			return err
 		}
+		gens[len(gens)-1].written.Store(true)
 		return newest.Insert(key, value)
 	}
 	held, same := false, false
@@ -451,12 +458,20 @@ func (s *Set) insert(gens []*generation, key, value []byte) error {
 	if held && !same {
 		return errNeedFork
 	}
+	gens[len(gens)-1].written.Store(true)
 	if err := newest.Insert(key, value); err != nil && !errors.Is(err, nudb.ErrKeyExists) {
 		return err
 	}
-	// The item is written before the revival, so a crash between the two
-	// leaves it hidden and unacknowledged, never an older value revived
-	// and acknowledged as the new one.
+	// The item is durable before the revival is written, so a crash
+	// between the two leaves it hidden and unacknowledged, never an older
+	// value revived as the new one. (Under SyncAlways the Insert was
+	// durable when it returned; in the other modes this Sync makes a Put
+	// after a Delete cost one barrier.)
+	if s.opts.Store.Sync != nudb.SyncAlways {
+		if err := newest.Sync(); err != nil {
+			return err
+		}
+	}
 	return s.tomb.record(opRevive, key)
 }
 
@@ -507,6 +522,9 @@ func (s *Set) InsertBatch(b *nudb.Batch) (skipped int, err error) {
 				continue
 			}
 			nb.Put(k, v)
+		}
+		if nb.Len() > 0 {
+			gens[len(gens)-1].written.Store(true)
 		}
 		n, err := gens[len(gens)-1].store.InsertBatch(&nb)
 		skipped += n

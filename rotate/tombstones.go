@@ -49,9 +49,18 @@ type tombstones struct {
 
 func openTombstones(dir string, keySize int, durable bool) (*tombstones, error) {
 	path := filepath.Join(dir, tombstonesName)
+	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("rotate: tombstones: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// A new file's name must be durable before an entry synced into
+		// it can count.
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	t := &tombstones{dir: dir, keySize: keySize, durable: durable, f: f, dead: map[string]struct{}{}}
 	if err := t.replay(); err != nil {
