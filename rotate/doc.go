@@ -60,7 +60,10 @@
 // and 4 leaves every generation in place; the next Rotate retires them
 // again. Ids are never reused, so a leftover file is never taken for a
 // live one. The kill tests end a writer at each of these steps and at
-// random moments, and check every acknowledged live item after reopen.
+// random moments, and check every acknowledged live item after reopen;
+// a power loss, which the page cache hides from kill tests, is checked by
+// replaying a traced workload's durability steps (trace.go) with every
+// subset of the unsynced directory changes.
 //
 // # Deletes
 //

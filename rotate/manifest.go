@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -135,22 +136,32 @@ func readManifest(dir string) (manifest, error) {
 // is synced so the rename itself is durable. A crash leaves either the old
 // manifest or the new one, never a mix (a leftover temporary file is
 // removed by Open). On a full disk the reserve file is given up for it:
-// the manifest that drops a generation is what gives space back.
-func writeManifest(dir string, m manifest) error {
-	tmp := filepath.Join(dir, manifestTempName)
+// the manifest that drops a generation is what gives space back. why says
+// what the manifest does, for the durability trace of the tests.
+func (s *Set) writeManifest(m manifest, why string) error {
+	tmp := filepath.Join(s.dir, manifestTempName)
 	err := writeFileSync(tmp, m.encode())
-	if errors.Is(err, syscall.ENOSPC) && os.Remove(filepath.Join(dir, reserveName)) == nil {
+	if errors.Is(err, syscall.ENOSPC) && os.Remove(filepath.Join(s.dir, reserveName)) == nil {
 		err = writeFileSync(tmp, m.encode())
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("rotate: write manifest: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, manifestName)); err != nil {
+	if err := os.Rename(tmp, filepath.Join(s.dir, manifestName)); err != nil {
 		return fmt.Errorf("rotate: install manifest: %w", err)
 	}
-	return syncDir(dir)
+	s.note(traceEvent{op: opManifest, why: why, gens: slices.Clone(m.gens)})
+	if err := s.syncDir(); err != nil {
+		return fmt.Errorf("%w: %w", errManifestInPlace, err)
+	}
+	return nil
 }
+
+// errManifestInPlace: the new manifest was renamed into place but the
+// directory sync failed, so either manifest may be the one a power loss
+// leaves: the files both name must stay.
+var errManifestInPlace = errors.New("rotate: manifest renamed, not yet durable")
 
 // reserveSize is the disk space the RESERVE file keeps for the manifest
 // (and its temporary copy) on a full disk.
@@ -196,4 +207,13 @@ func syncDir(dir string) error {
 		return fmt.Errorf("rotate: sync directory: %w", err)
 	}
 	return nil
+}
+
+// syncDir syncs the set's directory and notes it in the trace.
+func (s *Set) syncDir() error {
+	err := syncDir(s.dir)
+	if err == nil {
+		s.note(traceEvent{op: opDirSync})
+	}
+	return err
 }

@@ -104,10 +104,12 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 		return rep, errors.Join(err, s.stopped(retiring, newGen))
 	}
 	s.crashPoint("copied")
+	s.note(traceEvent{op: opCopied, gens: []uint64{newGen.id}})
 	if err := st.Sync(); err != nil {
 		err = fmt.Errorf("rotate: sync generation %d: %w", rep.NewGeneration, err)
 		return rep, errors.Join(err, s.stopped(retiring, newGen))
 	}
+	s.note(traceEvent{op: opGenSync, gens: []uint64{newGen.id}})
 	s.crashPoint("synced")
 
 	// 3. The manifest stops naming the retired generations; then they are
@@ -117,7 +119,7 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 	s.retire.Lock()
 	s.mu.Lock()
 	kept := slices.DeleteFunc(slices.Clone(s.gens), func(g *generation) bool { return g.retiring })
-	if err := writeManifest(s.dir, manifest{next: s.next, gens: idsOf(kept)}); err != nil {
+	if err := s.writeManifest(manifest{next: s.next, gens: idsOf(kept)}, "retire"); err != nil {
 		s.mu.Unlock()
 		s.retire.Unlock()
 		s.keepRetiring(retiring)
@@ -134,13 +136,13 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 		errs = append(errs, g.store.Close())
 		for i, path := range []string{s.dataPath(g.id), s.keyPath(g.id)} {
 			rep.BytesFreed += allocated(path)
-			errs = append(errs, os.Remove(path))
+			errs = append(errs, s.remove(g.id, path))
 			if i == 0 {
 				s.crashPoint("removing")
 			}
 		}
 	}
-	errs = append(errs, syncDir(s.dir))
+	errs = append(errs, s.syncDir())
 	s.crashPoint("removed")
 
 	// 4. Deletions whose keys no generation holds any more are done.
@@ -167,14 +169,16 @@ func (s *Set) install() (*nudb.Store, error) {
 	s.crashPoint("created")
 	st, err := nudb.Open(s.dataPath(id), s.keyPath(id), &s.opts.Store)
 	if err == nil {
-		err = writeManifest(s.dir, manifest{next: id + 1, gens: append(s.ids(), id)})
+		err = s.writeManifest(manifest{next: id + 1, gens: append(s.ids(), id)}, "install")
 		if err != nil {
 			st.Close()
 		}
 	}
 	if err != nil {
-		os.Remove(s.dataPath(id))
-		os.Remove(s.keyPath(id))
+		if !errors.Is(err, errManifestInPlace) {
+			s.remove(id, s.dataPath(id))
+			s.remove(id, s.keyPath(id))
+		}
 		return nil, fmt.Errorf("rotate: install generation %d: %w", id, err)
 	}
 	s.next = id + 1
@@ -266,7 +270,7 @@ func (s *Set) stopped(retiring []*generation, newGen *generation) error {
 		return nil
 	}
 	rest := slices.Delete(slices.Clone(s.gens), i, i+1)
-	if err := writeManifest(s.dir, manifest{next: s.next, gens: idsOf(rest)}); err != nil {
+	if err := s.writeManifest(manifest{next: s.next, gens: idsOf(rest)}, "abandon"); err != nil {
 		s.mu.Unlock()
 		s.retire.Unlock()
 		return err
@@ -274,8 +278,8 @@ func (s *Set) stopped(retiring []*generation, newGen *generation) error {
 	s.gens = rest
 	s.mu.Unlock()
 	s.retire.Unlock()
-	return errors.Join(newGen.store.Close(), os.Remove(s.dataPath(newGen.id)),
-		os.Remove(s.keyPath(newGen.id)), syncDir(s.dir))
+	return errors.Join(newGen.store.Close(), s.remove(newGen.id, s.dataPath(newGen.id)),
+		s.remove(newGen.id, s.keyPath(newGen.id)), s.syncDir())
 }
 
 // keepRetiring undoes the retiring marks of a rotation that stopped: the
@@ -320,6 +324,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// remove deletes one of a generation's files and notes it in the trace.
+func (s *Set) remove(id uint64, path string) error {
+	err := os.Remove(path)
+	s.note(traceEvent{op: opRemove, gens: []uint64{id}})
+	return err
 }
 
 // crashPoint lets the kill tests end the process at a named step of a

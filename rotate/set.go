@@ -130,6 +130,8 @@ type Set struct {
 
 	// hook, set by tests, is called at each named step of a rotation.
 	hook func(step string)
+	// trace, set by tests, hears each step that changes what is durable.
+	trace func(traceEvent)
 }
 
 // Open opens the set in dir, creating it when dir is absent or empty. A
@@ -214,7 +216,7 @@ func (s *Set) create() (manifest, error) {
 	if err := s.createGeneration(1, true); err != nil {
 		return m, err
 	}
-	return m, writeManifest(s.dir, m)
+	return m, s.writeManifest(m, "install")
 }
 
 // createGeneration makes a new, empty store for generation id and syncs
@@ -225,7 +227,11 @@ func (s *Set) createGeneration(id uint64, overwrite bool) error {
 	if err := nudb.Create(s.dataPath(id), s.keyPath(id), &o); err != nil {
 		return fmt.Errorf("rotate: create generation %d: %w", id, err)
 	}
-	return syncDir(s.dir)
+	err := s.syncDir()
+	if err == nil {
+		s.note(traceEvent{op: opCreate, gens: []uint64{id}})
+	}
+	return err
 }
 
 // removeOrphans deletes generation files the manifest does not name and a
@@ -240,7 +246,7 @@ func (s *Set) removeOrphans(m manifest) error {
 	for _, e := range entries {
 		id, ok := parseGenName(e.Name())
 		if (ok && !slices.Contains(m.gens, id)) || e.Name() == manifestTempName || e.Name() == tombstonesTemp {
-			if err := os.Remove(filepath.Join(s.dir, e.Name())); err != nil {
+			if err := s.remove(id, filepath.Join(s.dir, e.Name())); err != nil {
 				return fmt.Errorf("rotate: remove leftover: %w", err)
 			}
 			removed++
@@ -250,7 +256,7 @@ func (s *Set) removeOrphans(m manifest) error {
 		}
 	}
 	if removed > 0 {
-		return syncDir(s.dir)
+		return s.syncDir()
 	}
 	return nil
 }
