@@ -446,6 +446,9 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// KeySize is the store's key size in bytes (fixed at Create).
+func (s *Store) KeySize() int { return s.opts.KeySize }
+
 // Sync makes every Insert that has returned durable: it drains the records
 // in flight and issues one fdatasync (under SyncAlways they are durable
 // already).

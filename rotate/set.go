@@ -177,12 +177,25 @@ func Open(dir string, opts *Options) (_ *Set, retErr error) {
 			return nil, fmt.Errorf("rotate: open generation %d: %w", id, err)
 		}
 		s.gens = append(s.gens, &generation{id: id, store: st})
+		// The set's key size is its generations': a KeySize asked for
+		// must match it.
+		if asked := keySizeAsked(opts); asked != 0 && asked != st.KeySize() {
+			return nil, fmt.Errorf("%w: KeySize %d, the set's keys are %d bytes", nudb.ErrInvalidOptions, asked, st.KeySize())
+		}
+		s.opts.Store.KeySize = st.KeySize()
 	}
-	if s.tomb, err = openTombstones(dir, o.Store.KeySize, o.Store.Sync == nudb.SyncAlways); err != nil {
+	if s.tomb, err = openTombstones(dir, s.opts.Store.KeySize, o.Store.Sync == nudb.SyncAlways); err != nil {
 		return nil, err
 	}
 	ensureReserve(dir)
 	return s, nil
+}
+
+func keySizeAsked(o *Options) int {
+	if o == nil {
+		return 0
+	}
+	return o.Store.KeySize
 }
 
 // inspectDir reads the manifest, or says the directory is fresh: it holds

@@ -515,3 +515,30 @@ func TestPutAfterDeleteWins(t *testing.T) {
 		want(s)
 	}
 }
+
+// A set keeps the key size it was created with: reopened without one it
+// adopts it, and a different one asked for is refused.
+func TestKeySizeOfASet(t *testing.T) {
+	dir := t.TempDir()
+	s := openSet(t, dir, &Options{Store: nudb.Options{KeySize: 20}})
+	k := bytes.Repeat([]byte{1}, 20)
+	if err := s.Insert(k, []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	s.Delete(k)
+	s.Close()
+	s = openSet(t, dir, nil)
+	if s.KeySize() != 20 {
+		t.Fatalf("key size %d, want 20", s.KeySize())
+	}
+	mustMissKey := func() {
+		if ok, err := s.Exists(k); ok || err != nil {
+			t.Fatalf("the deleted key: %v %v", ok, err)
+		}
+	}
+	mustMissKey()
+	s.Close()
+	if _, err := Open(dir, &Options{Store: nudb.Options{KeySize: 32}}); !errors.Is(err, nudb.ErrInvalidOptions) {
+		t.Fatalf("open with another key size: %v", err)
+	}
+}
