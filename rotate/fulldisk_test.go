@@ -25,7 +25,7 @@ func freeBytes(t *testing.T, path string) int64 {
 	if err := unix.Statfs(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize) //nolint:unconvert // Bsize is int64 on Linux, uint32 or uint64 elsewhere
 }
 
 func TestRotateOnAFullDisk(t *testing.T) {
