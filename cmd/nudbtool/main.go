@@ -45,7 +45,7 @@ func init() {
 		{"get", "DATA KEY HEXKEY", "write the value of HEXKEY to stdout", cmdGet},
 		{"import", "DATA KEY PATH...", "store files (directories walked) under the SHA-256 of their content", cmdImport},
 		{"export", "DATA KEY DIR", "write every item to DIR/<hex key>", cmdExport},
-		{"verify", "[-json] DATA KEY", "check every record, item and index entry; read-only", cmdVerify},
+		{"verify", "[-json] DATA KEY | SET_DIR", "check every record, item and index entry (of every generation of a rotation set); read-only", cmdVerify},
 		{"rebuild", "DATA KEY", "write a new key file from the data file", cmdRebuild},
 		{"bench", "[-quick] [-json FILE] [...]", "run nudb's benchmarks (peers: cd bench && go run .)", cmdBench},
 		{"demo", "[-items N] [-keep]", "create, load, kill a writer, recover and verify a store in a temporary directory", cmdDemo},

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -13,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/rotate"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +51,25 @@ func TestScripts(t *testing.T) {
 				acked, err := runDemoWriter(exe, ts.MkAbs(args[0]), ts.MkAbs(args[1]), 0, n)
 				ts.Check(err)
 				fmt.Fprintf(ts.Stdout(), "writer acknowledged %d inserts before SIGKILL\n", len(acked))
+			},
+			// mkset DIR N: a rotation set of N items in three generations
+			// (N/3 inserted before each of two rotations and after them).
+			"mkset": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: mkset DIR N")
+				}
+				n, _ := strconv.Atoi(args[1])
+				set, err := rotate.Open(ts.MkAbs(args[0]), &rotate.Options{Generations: 3})
+				ts.Check(err)
+				for i := range n {
+					key := sha256.Sum256([]byte(strconv.Itoa(i)))
+					ts.Check(set.Insert(key[:], key[:]))
+					if i == n/3 || i == 2*n/3 {
+						_, err := set.Rotate(context.Background(), nil)
+						ts.Check(err)
+					}
+				}
+				ts.Check(set.Close())
 			},
 			// garble FILE OFFSET LEN: overwrite bytes with a pattern.
 			"garble": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/rotate"
 )
 
 func cmdCreate(c *cli, args []string) int {
@@ -321,36 +322,61 @@ func cmdExport(c *cli, args []string) int {
 }
 
 func cmdVerify(c *cli, args []string) int {
-	fs := c.flags("verify", "[-json] DATA KEY")
+	fs := c.flags("verify", "[-json] DATA KEY | SET_DIR")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if !c.parse(fs, args, 2, 2) {
+	if !c.parse(fs, args, 1, 2) {
 		return exitUsage
 	}
-	bar := c.fileProgress("verify", fs.Arg(0))
-	rep, err := nudb.Verify(fs.Arg(0), fs.Arg(1), bar.callback())
+	if fs.NArg() == 1 {
+		return c.verifySet(fs.Arg(0), *asJSON)
+	}
+	return c.verifyStore(fs.Arg(0), fs.Arg(1), *asJSON, "")
+}
+
+// verifySet verifies every generation of a rotation set (package rotate)
+// that its manifest names, one after the other.
+func (c *cli) verifySet(dir string, asJSON bool) int {
+	gens, err := rotate.ReadGenerations(dir)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	code := exitOK
+	for _, g := range gens {
+		if r := c.verifyStore(g.DataPath, g.KeyPath, asJSON, fmt.Sprintf("generation %d: ", g.ID)); r != exitOK {
+			code = r
+		}
+	}
+	return code
+}
+
+// verifyStore verifies one store; prefix starts each line of the text
+// report (a set's generation).
+func (c *cli) verifyStore(data, key string, asJSON bool, prefix string) int {
+	bar := c.fileProgress("verify", data)
+	rep, err := nudb.Verify(data, key, bar.callback())
 	if errors.Is(err, nudb.ErrLocked) {
-		return c.verifyLive(fs.Arg(0), fs.Arg(1))
+		return c.verifyLive(data, key)
 	}
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
 	bar.finish()
-	if *asJSON {
+	if asJSON {
 		writeJSON(c.stdout, rep)
 	} else {
-		fmt.Fprintf(c.stdout, "records %d, items %d, index entries %d, log end %d, %d bytes read\n",
-			rep.Records, rep.Items, rep.IndexEntries, rep.LogEnd, rep.BytesRead)
+		fmt.Fprintf(c.stdout, "%srecords %d, items %d, index entries %d, log end %d, %d bytes read\n",
+			prefix, rep.Records, rep.Items, rep.IndexEntries, rep.LogEnd, rep.BytesRead)
 		if rep.KeyFile && !rep.Clean {
-			fmt.Fprintf(c.stdout, "not closed cleanly: %d items past the checkpoint are not indexed yet (Open indexes them)\n", rep.Unindexed)
+			fmt.Fprintf(c.stdout, "%snot closed cleanly: %d items past the checkpoint are not indexed yet (Open indexes them)\n", prefix, rep.Unindexed)
 		}
 		for _, p := range rep.Problems {
-			fmt.Fprintf(c.stdout, "problem at %d: %s\n", p.Offset, p.What)
+			fmt.Fprintf(c.stdout, "%sproblem at %d: %s\n", prefix, p.Offset, p.What)
 		}
 		if rep.ProblemCount > len(rep.Problems) {
-			fmt.Fprintf(c.stdout, "... and %d more problems\n", rep.ProblemCount-len(rep.Problems))
+			fmt.Fprintf(c.stdout, "%s... and %d more problems\n", prefix, rep.ProblemCount-len(rep.Problems))
 		}
 		if rep.OK() {
-			fmt.Fprintln(c.stdout, "ok")
+			fmt.Fprintf(c.stdout, "%sok\n", prefix)
 		}
 	}
 	if !rep.OK() {
