@@ -199,7 +199,10 @@ func keySizeAsked(o *Options) int {
 }
 
 // inspectDir reads the manifest, or says the directory is fresh: it holds
-// nothing but what a set's creation leaves before its first manifest.
+// nothing but what a set's creation leaves before its first manifest (the
+// lock, a temporary manifest, an empty generation 1 and an empty
+// tombstone log). Generation files with data and no manifest mean the
+// manifest was lost: Open refuses rather than start afresh over them.
 func inspectDir(dir string) (m manifest, fresh bool, err error) {
 	m, err = readManifest(dir)
 	if err == nil {
@@ -213,13 +216,27 @@ func inspectDir(dir string) (m manifest, fresh bool, err error) {
 		return m, false, fmt.Errorf("rotate: %w", err)
 	}
 	for _, e := range entries {
-		if _, ok := parseGenName(e.Name()); ok || slices.Contains([]string{lockName, manifestTempName, tombstonesName, reserveName}, e.Name()) {
+		name := e.Name()
+		if slices.Contains([]string{lockName, manifestTempName, reserveName}, name) {
 			continue
 		}
-		return m, false, fmt.Errorf("%w: %s holds %s and no manifest", ErrNotSet, dir, e.Name())
+		id, isGen := parseGenName(name)
+		if isGen || name == tombstonesName {
+			if info, err := e.Info(); err == nil && (name == tombstonesName && info.Size() == 0 ||
+				id == 1 && info.Size() <= leftoverSize) {
+				continue
+			}
+			return m, false, fmt.Errorf("%w: %s holds %s with data but no manifest (was MANIFEST removed?); nothing was changed",
+				ErrCorrupt, dir, name)
+		}
+		return m, false, fmt.Errorf("%w: %s holds %s and no manifest", ErrNotSet, dir, name)
 	}
 	return m, true, nil
 }
+
+// leftoverSize bounds the files of a generation 1 that a creation left
+// before its first manifest: a superblock and an empty key file.
+const leftoverSize = 64 << 10
 
 // create makes generation 1 and the first manifest. Files left by a
 // creation that crashed before its manifest are replaced.

@@ -542,3 +542,32 @@ func TestKeySizeOfASet(t *testing.T) {
 		t.Fatalf("open with another key size: %v", err)
 	}
 }
+
+// A set whose manifest was removed is refused, not started afresh over its
+// generations; the files stay as they were.
+func TestLostManifestIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openSet(t, dir, nil)
+	for i := range 100 {
+		k := testKey("m", i)
+		s.Insert(k, testValue(k))
+	}
+	s.Close()
+	os.Remove(filepath.Join(dir, manifestName))
+	before := dirAllocated(t, dir)
+	if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("open without the manifest: %v, want ErrCorrupt", err)
+	}
+	if after := dirAllocated(t, dir); after != before {
+		t.Fatalf("the refused open changed the files: %d bytes before, %d after", before, after)
+	}
+	// A creation that crashed before its first manifest is finished.
+	fresh := t.TempDir()
+	s = openSet(t, fresh, nil)
+	s.Close()
+	os.Remove(filepath.Join(fresh, manifestName))
+	s = openSet(t, fresh, nil)
+	if g := s.Generations(); len(g) != 1 || g[0].ID != 1 {
+		t.Fatalf("generations %v", g)
+	}
+}
