@@ -37,17 +37,9 @@ func TestPowerLossAtEveryStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	put := func(tag string, n int) {
-		for i := range n {
-			k := testKey(tag, i)
-			if err := s.Insert(k, testValue(k)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	put("a", 200)
+	insertN(t, s, "a", 200)
 	for round := range 3 {
-		put(fmt.Sprint("r", round), 100)
+		insertN(t, s, fmt.Sprint("r", round), 100)
 		if _, err := s.Rotate(ctx, live); err != nil {
 			t.Fatal(err)
 		}

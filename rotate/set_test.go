@@ -41,6 +41,17 @@ func openSet(t testing.TB, dir string, opts *Options) *Set {
 	return s
 }
 
+// insertN inserts the test items tag-0 … tag-(n-1).
+func insertN(t testing.TB, s *Set, tag string, n int) {
+	t.Helper()
+	for i := range n {
+		k := testKey(tag, i)
+		if err := s.Insert(k, testValue(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func mustFetch(t testing.TB, s *Set, key []byte) {
 	t.Helper()
 	v, err := s.Fetch(key)
@@ -67,11 +78,7 @@ func mustMiss(t testing.TB, s *Set, key []byte) {
 func TestInsertDeleteReopen(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "set")
 	s := openSet(t, dir, nil)
-	for i := range 100 {
-		if err := s.Insert(testKey("a", i), testValue(testKey("a", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertN(t, s, "a", 100)
 	if err := s.Insert(testKey("a", 1), []byte("x")); !errors.Is(err, nudb.ErrKeyExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
@@ -160,10 +167,9 @@ func TestDamagedManifest(t *testing.T) {
 func TestTombstoneLogDamage(t *testing.T) {
 	dir := t.TempDir()
 	s := openSet(t, dir, nil)
+	insertN(t, s, "t", 3)
 	for i := range 3 {
-		k := testKey("t", i)
-		s.Insert(k, testValue(k))
-		s.Delete(k)
+		s.Delete(testKey("t", i))
 	}
 	s.Close()
 	path := filepath.Join(dir, tombstonesName)
@@ -548,10 +554,7 @@ func TestKeySizeOfASet(t *testing.T) {
 func TestLostManifestIsRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := openSet(t, dir, nil)
-	for i := range 100 {
-		k := testKey("m", i)
-		s.Insert(k, testValue(k))
-	}
+	insertN(t, s, "m", 100)
 	s.Close()
 	os.Remove(filepath.Join(dir, manifestName))
 	before := dirAllocated(t, dir)
