@@ -133,7 +133,9 @@ func (bs *Blockstore) DeleteBlock(ctx context.Context, c cid.Cid) error {
 }
 
 // AllKeysChan lists every stored block once as a raw CIDv1; the channel
-// closes when the walk ends or ctx is done.
+// closes when the walk ends or ctx is done. Drain the channel or cancel
+// ctx: a walk in progress holds off the end of a rotation (which waits to
+// take generations out from under it).
 func (bs *Blockstore) AllKeysChan(ctx context.Context) (<-chan cid.Cid, error) {
 	ch, _, err := bs.AllKeysChanWithErr(ctx)
 	return ch, err

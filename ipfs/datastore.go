@@ -132,7 +132,8 @@ func (d *Datastore) Close() error { return d.set.Close() }
 // Query walks the set (rotate.Set.VisitContext) and applies the query's
 // prefix, filters, orders, offset and limit to what it yields
 // (query.NaiveQueryApply). The walk streams: only orders make it hold the
-// results. Close the results to end a walk early.
+// results. Close the results to end a walk early: a walk in progress
+// holds off the end of a rotation.
 func (d *Datastore) Query(ctx context.Context, q query.Query) (query.Results, error) {
 	walk := query.ResultsWithContext(q, func(qctx context.Context, out chan<- query.Result) {
 		err := d.set.VisitContext(qctx, func(_, v []byte) error {
