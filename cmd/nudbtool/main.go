@@ -40,7 +40,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"create", "[-key-size N] [-block-size N] [-overwrite] DATA KEY", "create an empty store", cmdCreate},
-		{"info", "[-json] DATA KEY", "show header, watermarks, items, sizes; read-only", cmdInfo},
+		{"info", "[-json] DATA KEY | SET_DIR", "show header, watermarks, items, sizes (or a rotation set's generations); read-only", cmdInfo},
 		{"put", "[-file F] DATA KEY HEXKEY", "store the value from stdin or F under HEXKEY", cmdPut},
 		{"get", "DATA KEY HEXKEY", "write the value of HEXKEY to stdout", cmdGet},
 		{"import", "DATA KEY PATH...", "store files (directories walked) under the SHA-256 of their content", cmdImport},

@@ -46,10 +46,17 @@ func writeJSON(w io.Writer, v any) {
 }
 
 func cmdInfo(c *cli, args []string) int {
-	fs := c.flags("info", "[-json] DATA KEY")
+	fs := c.flags("info", "[-json] DATA KEY | SET_DIR")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if !c.parse(fs, args, 2, 2) {
+	if !c.parse(fs, args, 1, 2) {
 		return exitUsage
+	}
+	if fs.NArg() == 1 {
+		if !isDir(fs.Arg(0)) {
+			fs.Usage()
+			return exitUsage
+		}
+		return c.infoSet(fs.Arg(0), *asJSON)
 	}
 	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
 	if err != nil {
@@ -81,6 +88,49 @@ func cmdInfo(c *cli, args []string) int {
 		note = " (at the checkpoint; Open re-indexes what follows it)"
 	}
 	fmt.Fprintf(tw, "items\t%d%s\nrecords\t%d\n", info.Items, note, info.Records)
+	tw.Flush()
+	return exitOK
+}
+
+// isDir reports whether path is a directory: the one argument a verb
+// takes for a rotation set.
+func isDir(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.IsDir()
+}
+
+// setGeneration is one line of info about a rotation set.
+type setGeneration struct {
+	ID       uint64    `json:"id"`
+	DataPath string    `json:"data_path"`
+	KeyPath  string    `json:"key_path"`
+	Info     nudb.Info `json:"info"`
+}
+
+// infoSet shows the generations of a rotation set (package rotate), oldest
+// first, with each store's size, items and state.
+func (c *cli) infoSet(dir string, asJSON bool) int {
+	gens, err := rotate.ReadGenerations(dir)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	var out []setGeneration
+	for _, g := range gens {
+		info, err := nudb.Inspect(g.DataPath, g.KeyPath)
+		if err != nil {
+			return c.fail(exitUsage, fmt.Errorf("generation %d: %w", g.ID, err))
+		}
+		out = append(out, setGeneration{ID: g.ID, DataPath: g.DataPath, KeyPath: g.KeyPath, Info: info})
+	}
+	if asJSON {
+		writeJSON(c.stdout, out)
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "generation\tdata bytes\tkey file bytes\titems\tclean\n")
+	for _, g := range out {
+		fmt.Fprintf(tw, "%d\t%d\t%d\t%d\t%v\n", g.ID, g.Info.DataSize, g.Info.KeyFileSize, g.Info.Items, g.Info.Clean)
+	}
 	tw.Flush()
 	return exitOK
 }
@@ -328,6 +378,10 @@ func cmdVerify(c *cli, args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() == 1 {
+		if !isDir(fs.Arg(0)) {
+			fs.Usage()
+			return exitUsage
+		}
 		return c.verifySet(fs.Arg(0), *asJSON)
 	}
 	return c.verifyStore(fs.Arg(0), fs.Arg(1), *asJSON, "")
