@@ -47,7 +47,7 @@ func init() {
 		{"export", "DATA KEY DIR", "write every item to DIR/<hex key>", cmdExport},
 		{"verify", "[-json] DATA KEY | SET_DIR", "check every record, item and index entry (of every generation of a rotation set); read-only", cmdVerify},
 		{"rebuild", "DATA KEY", "write a new key file from the data file", cmdRebuild},
-		{"rotate", "[-generations N] SET_DIR", "rotate a set (created if absent): deleted items leave, space comes back", cmdRotate},
+		{"rotate", "[-generations N] SET_DIR", "rotate a set: deleted items leave, space comes back", cmdRotate},
 		{"bench", "[-quick] [-json FILE] [...]", "run nudb's benchmarks (peers: cd bench && go run .)", cmdBench},
 		{"demo", "[-items N] [-keep]", "create, load, kill a writer, recover and verify a store in a temporary directory", cmdDemo},
 	}

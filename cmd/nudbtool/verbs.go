@@ -102,6 +102,9 @@ func cmdRotate(c *cli, args []string) int {
 	if !c.parse(fs, args, 1, 1) {
 		return exitUsage
 	}
+	if _, err := rotate.ReadGenerations(fs.Arg(0)); err != nil {
+		return c.fail(exitUsage, err) // not a set: nothing is created
+	}
 	set, err := rotate.Open(fs.Arg(0), &rotate.Options{Generations: *gens})
 	if err != nil {
 		return c.fail(exitUsage, err)
