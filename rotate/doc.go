@@ -70,16 +70,20 @@
 // Delete records a tombstone (synced before it returns under SyncAlways)
 // that hides the key at once and that the next rotation retiring the
 // generations holding the key honours by not copying it. A Put after a
-// Delete writes the item again to the newest generation and then records
-// a revival, so the later Put wins across restarts; a crash between the
-// two leaves the item hidden, never acknowledged. Tombstones stay in memory
-// (a map of keys) until no generation holds their key; compaction after
-// each rotation drops the others.
+// Delete writes the item again to the newest generation, makes it durable
+// (its own Insert under SyncAlways, a Sync otherwise) and then records a
+// revival, so the later Put wins across restarts and power loss; a crash
+// between the two leaves the item hidden, never acknowledged. Tombstones
+// stay in memory (a map of keys) until no generation holds their key;
+// compaction after each rotation drops the others.
 //
-// Items are immutable per generation, as in nudb: a Put of a key that the
-// newest generation already holds (even a deleted one) keeps the stored
-// value. For content-addressed data, where a key is its value's hash,
-// that is the same value.
+// Items are immutable per generation, as in nudb. When the newest
+// generation still holds a deleted key with another value than the one
+// put, the set forks: it installs a new, empty generation for the Put (no
+// copying; the next rotation retires the extra generations), up to
+// Options.MaxGenerations, past which the Put rotates first. For
+// content-addressed data, where a key is its value's hash, the value is
+// the same and nothing forks.
 //
 // # Inserts during a rotation
 //
