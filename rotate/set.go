@@ -148,8 +148,11 @@ func Open(dir string, opts *Options) (_ *Set, retErr error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("rotate: %w", err)
 	}
-	m, fresh, err := inspectDir(dir)
-	if err != nil {
+	// A directory that is not a set is refused before the lock file is
+	// made in it; the manifest is read again under the lock, since a
+	// writer that held the set until a moment ago may have replaced it,
+	// and removeOrphans must not go by an older one.
+	if _, _, err := inspectDir(dir); err != nil {
 		return nil, err
 	}
 	lock, err := lockDir(dir, o.LockTimeout)
@@ -162,6 +165,10 @@ func Open(dir string, opts *Options) (_ *Set, retErr error) {
 			s.closeAll()
 		}
 	}()
+	m, fresh, err := inspectDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	if fresh {
 		if m, err = s.create(); err != nil {
 			return nil, err
