@@ -98,9 +98,10 @@ type generation struct {
 	// retiring marks a generation a rotation is copying forward and will
 	// remove: inserts no longer count it as holding a key.
 	retiring bool
-	// written says an Insert or InsertBatch wrote to it (set with mu held
-	// shared, read with it held exclusively): a rotation that fails may
-	// remove its new generation only if nothing but its copies are there.
+	// written says an Insert or InsertBatch wrote to it and was
+	// acknowledged (set with mu held shared, read with it held
+	// exclusively): a rotation that fails may remove its new generation
+	// only if nothing but its copies are there.
 	written atomic.Bool
 }
 
@@ -484,14 +485,19 @@ var errNeedFork = errors.New("rotate: the newest generation holds the key with a
 func (s *Set) insert(gens []*generation, key, value []byte) error {
 	newest := gens[len(gens)-1].store
 	if !s.tomb.has(key) {
-		if ok, err := holds(gens, key, true); ok || err != nil {
+		// The older generations are asked here; the newest one is left to
+		// Insert's own duplicate check, which would ask it again.
+		if ok, err := holds(gens[:len(gens)-1], key, true); ok || err != nil {
 			if err == nil {
 				err = nudb.ErrKeyExists
 			}
 			return err
 		}
-		gens[len(gens)-1].written.Store(true)
-		return newest.Insert(key, value)
+		err := newest.Insert(key, value)
+		if err == nil {
+			gens[len(gens)-1].written.Store(true)
+		}
+		return err
 	}
 	held, same := false, false
 	err := newest.FetchFunc(key, func(v []byte) { held, same = true, bytes.Equal(v, value) })
@@ -558,7 +564,8 @@ func (s *Set) InsertBatch(b *nudb.Batch) (skipped int, err error) {
 				}
 				continue
 			}
-			if ok, err := holds(gens, k, true); err != nil {
+			// The newest generation's own InsertBatch skips what it holds.
+			if ok, err := holds(gens[:len(gens)-1], k, true); err != nil {
 				return fmt.Errorf("item %d: %w", i, err)
 			} else if ok {
 				skipped++
@@ -566,11 +573,11 @@ func (s *Set) InsertBatch(b *nudb.Batch) (skipped int, err error) {
 			}
 			nb.Put(k, v)
 		}
-		if nb.Len() > 0 {
-			gens[len(gens)-1].written.Store(true)
-		}
 		n, err := gens[len(gens)-1].store.InsertBatch(&nb)
 		skipped += n
+		if err == nil && n < nb.Len() {
+			gens[len(gens)-1].written.Store(true)
+		}
 		return err
 	})
 	for _, i := range forks {
