@@ -116,19 +116,11 @@ func (s *Set) Rotate(ctx context.Context, keep func(key []byte) bool) (rep Repor
 	// taken out (after any walk over them), closed and removed. The
 	// manifest is derived from the list as it is now: a fork may have
 	// added a generation during the copy.
-	s.retire.Lock()
-	s.mu.Lock()
-	kept := slices.DeleteFunc(slices.Clone(s.gens), func(g *generation) bool { return g.retiring })
-	if err := s.writeManifest(manifest{next: s.next, gens: idsOf(kept)}, "retire"); err != nil {
-		s.mu.Unlock()
-		s.retire.Unlock()
+	surviving, _, err := s.takeOut(func(g *generation) bool { return g.retiring }, "retire")
+	if err != nil {
 		s.keepRetiring(retiring)
 		return rep, err
 	}
-	s.gens = kept
-	surviving := slices.Clone(kept)
-	s.mu.Unlock()
-	s.retire.Unlock()
 	s.crashPoint("retired")
 	var errs []error
 	for _, g := range retiring {
@@ -176,8 +168,7 @@ func (s *Set) install() (*nudb.Store, error) {
 	}
 	if err != nil {
 		if !errors.Is(err, errManifestInPlace) {
-			s.remove(id, s.dataPath(id))
-			s.remove(id, s.keyPath(id))
+			s.removeFiles(id)
 		}
 		return nil, fmt.Errorf("rotate: install generation %d: %w", id, err)
 	}
@@ -261,25 +252,40 @@ func (s *Set) copyForward(ctx context.Context, gens []*generation, nRetire int, 
 // they took is what the next, smaller rotation needs).
 func (s *Set) stopped(retiring []*generation, newGen *generation) error {
 	s.keepRetiring(retiring)
-	s.retire.Lock()
-	s.mu.Lock()
-	i := slices.Index(s.gens, newGen)
-	if s.closed || newGen.written.Load() || i < 0 {
-		s.mu.Unlock()
-		s.retire.Unlock()
-		return nil
-	}
-	rest := slices.Delete(slices.Clone(s.gens), i, i+1)
-	if err := s.writeManifest(manifest{next: s.next, gens: idsOf(rest)}, "abandon"); err != nil {
-		s.mu.Unlock()
-		s.retire.Unlock()
+	_, abandoned, err := s.takeOut(func(g *generation) bool {
+		return g == newGen && !s.closed && !g.written.Load()
+	}, "abandon")
+	if err != nil || !abandoned {
 		return err
 	}
-	s.gens = rest
-	s.mu.Unlock()
-	s.retire.Unlock()
-	return errors.Join(newGen.store.Close(), s.remove(newGen.id, s.dataPath(newGen.id)),
-		s.remove(newGen.id, s.keyPath(newGen.id)), s.syncDir())
+	return errors.Join(newGen.store.Close(), s.removeFiles(newGen.id), s.syncDir())
+}
+
+// takeOut takes the generations drop picks out of the set: a manifest
+// without them first, then the list, with every walk over the set out of
+// the way (retire) and the set held. It returns the generations that
+// stay and whether any went; when drop picks none, nothing is written.
+// The caller closes and removes what went.
+func (s *Set) takeOut(drop func(*generation) bool, why string) (kept []*generation, took bool, err error) {
+	s.retire.Lock()
+	defer s.retire.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept = slices.DeleteFunc(slices.Clone(s.gens), drop)
+	if len(kept) == len(s.gens) {
+		return kept, false, nil
+	}
+	if err := s.writeManifest(manifest{next: s.next, gens: idsOf(kept)}, why); err != nil {
+		return nil, false, err
+	}
+	s.gens = kept
+	return slices.Clone(kept), true, nil
+}
+
+// removeFiles removes a generation's two files (not yet durable: the
+// caller syncs the directory).
+func (s *Set) removeFiles(id uint64) error {
+	return errors.Join(s.remove(id, s.dataPath(id)), s.remove(id, s.keyPath(id)))
 }
 
 // keepRetiring undoes the retiring marks of a rotation that stopped: the
