@@ -380,13 +380,18 @@ func (s *Set) read(fn func(gens []*generation) error) error {
 // key is ErrNotFound. An absent key costs one index lookup per generation
 // (a bucket page each, no data-file read), so misses stay O(generations).
 func (s *Set) FetchFunc(key []byte, fn func(value []byte)) error {
+	return s.newestFirst(key, func(st *nudb.Store) error { return st.FetchFunc(key, fn) })
+}
+
+// newestFirst asks look of each generation's store, newest first, until
+// one answers other than ErrNotFound. A deleted key is ErrNotFound.
+func (s *Set) newestFirst(key []byte, look func(*nudb.Store) error) error {
 	return s.read(func(gens []*generation) error {
 		if s.tomb.has(key) {
 			return nudb.ErrNotFound
 		}
 		for i := len(gens) - 1; i >= 0; i-- {
-			err := gens[i].store.FetchFunc(key, fn)
-			if !errors.Is(err, nudb.ErrNotFound) {
+			if err := look(gens[i].store); !errors.Is(err, nudb.ErrNotFound) {
 				return err
 			}
 		}
@@ -435,18 +440,9 @@ func holds(gens []*generation, key []byte, skipRetiring bool) (bool, error) {
 // reading the value.
 func (s *Set) ValueSize(key []byte) (int, error) {
 	var n int
-	err := s.read(func(gens []*generation) error {
-		if s.tomb.has(key) {
-			return nudb.ErrNotFound
-		}
-		for i := len(gens) - 1; i >= 0; i-- {
-			var err error
-			n, err = gens[i].store.ValueSize(key)
-			if !errors.Is(err, nudb.ErrNotFound) {
-				return err
-			}
-		}
-		return nudb.ErrNotFound
+	err := s.newestFirst(key, func(st *nudb.Store) (err error) {
+		n, err = st.ValueSize(key)
+		return err
 	})
 	return n, err
 }
