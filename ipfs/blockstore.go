@@ -109,16 +109,11 @@ func (bs *Blockstore) GetSize(ctx context.Context, c cid.Cid) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return -1, err
 	}
-	mh := []byte(c.Hash())
-	k := storeKey(mh)
-	n, err := bs.set.ValueSize(k[:])
+	n, err := sizeNamed(bs.set, c.Hash())
 	if errors.Is(err, nudb.ErrNotFound) {
 		return -1, ipld.ErrNotFound{Cid: c}
 	}
-	if err != nil {
-		return -1, err
-	}
-	return n - frameSize(len(mh)), nil
+	return n, err
 }
 
 // DeleteBlock hides the block at once and drops it at the next rotation

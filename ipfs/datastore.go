@@ -72,15 +72,11 @@ func (d *Datastore) Has(ctx context.Context, k ds.Key) (bool, error) {
 
 // GetSize returns the length of k's value without reading it.
 func (d *Datastore) GetSize(ctx context.Context, k ds.Key) (int, error) {
-	name, key := dsKey(k)
-	n, err := d.set.ValueSize(key[:])
+	n, err := sizeNamed(d.set, k.Bytes())
 	if errors.Is(err, nudb.ErrNotFound) {
 		return -1, ds.ErrNotFound
 	}
-	if err != nil {
-		return -1, err
-	}
-	return n - frameSize(len(name)), nil
+	return n, err
 }
 
 // Put stores value under k. Putting the value a key holds again writes

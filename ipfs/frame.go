@@ -71,3 +71,15 @@ func viewNamed(set *rotate.Set, name []byte, fn func(data []byte) error) error {
 	}
 	return fnErr
 }
+
+// sizeNamed returns the length of the data stored for name, from the
+// item's length field (nudb ValueSize) less the framing: nothing is read
+// of the value. An absent name is nudb.ErrNotFound.
+func sizeNamed(set *rotate.Set, name []byte) (int, error) {
+	key := storeKey(name)
+	n, err := set.ValueSize(key[:])
+	if err != nil {
+		return -1, err
+	}
+	return n - frameSize(len(name)), nil
+}
