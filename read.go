@@ -205,12 +205,7 @@ func (s *Store) FetchFunc(key []byte, fn func(value []byte)) error {
 		return nil
 	}
 	err = s.lookup(h, key, fn)
-	switch {
-	case err == nil:
-		s.gate.count(h, true)
-	case errors.Is(err, ErrNotFound):
-		s.gate.count(h, false)
-	}
+	s.gate.countResult(h, err)
 	return err
 }
 
@@ -260,6 +255,17 @@ func (g *readGate) enter(h uint64, closed *atomic.Bool) (*atomic.Int64, bool) {
 		return nil, false
 	}
 	return c, true
+}
+
+// countResult counts a lookup of a key with hash h by what it returned: a
+// hit, a miss (ErrNotFound), or neither (any other error).
+func (g *readGate) countResult(h uint64, err error) {
+	switch {
+	case err == nil:
+		g.count(h, true)
+	case errors.Is(err, ErrNotFound):
+		g.count(h, false)
+	}
 }
 
 // count adds a fetch of a key with hash h to its shard's hits or misses.

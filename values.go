@@ -62,12 +62,7 @@ func (s *Store) ValueSize(key []byte) (int, error) {
 		return size, nil
 	}
 	_, err = s.lookupItem(h, key, nil, &size)
-	switch {
-	case err == nil:
-		s.gate.count(h, true)
-	case errors.Is(err, ErrNotFound):
-		s.gate.count(h, false)
-	}
+	s.gate.countResult(h, err)
 	return size, err
 }
 
