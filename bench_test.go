@@ -49,7 +49,8 @@ func benchInsert(b *testing.B, opts *Options, parallel int) {
 			}
 		}
 	} else {
-		b.SetParallelism(parallel)
+		// RunParallel runs SetParallelism × GOMAXPROCS goroutines.
+		b.SetParallelism(max(1, parallel/runtime.GOMAXPROCS(0)))
 		b.RunParallel(func(pb *testing.PB) {
 			key := make([]byte, 32)
 			for pb.Next() {
@@ -68,6 +69,8 @@ func benchInsert(b *testing.B, opts *Options, parallel int) {
 func BenchmarkInsert(b *testing.B) {
 	b.Run("behind/1", func(b *testing.B) { benchInsert(b, &Options{Sync: SyncWriteBehind}, 1) })
 	b.Run("behind/16", func(b *testing.B) { benchInsert(b, &Options{Sync: SyncWriteBehind}, 16) })
+	b.Run("never/16", func(b *testing.B) { benchInsert(b, &Options{Sync: SyncNever}, 16) })
+	b.Run("always/16", func(b *testing.B) { benchInsert(b, &Options{}, 16) })
 	for _, e := range engines {
 		b.Run("never/1/"+e.String(), func(b *testing.B) { benchInsert(b, &Options{Sync: SyncNever, IOEngine: e}, 1) })
 		b.Run("never/64/"+e.String(), func(b *testing.B) { benchInsert(b, &Options{Sync: SyncNever, IOEngine: e}, 64) })

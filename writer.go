@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -217,7 +218,11 @@ type writer struct {
 	finished bool // the writer has stopped: nothing may be written any more
 	// reapNow makes submit wait for the write's completion itself (lead):
 	// set only while nothing else is in flight, so the reaper is idle.
-	reapNow        bool
+	reapNow bool
+	// lastGroup is how many inserts the last durable record acknowledged;
+	// gather waits for them to come back (SyncAlways).
+	lastGroup      int
+	lastBarrier    time.Duration // the last durable record's write latency
 	arena          *ioengine.Arena
 	zero           *ioengine.Arena // zeros for growing the file under SyncAlways
 	builder        *datafile.Builder
@@ -360,6 +365,7 @@ func (w *writer) lead() {
 	if len(w.backlog) == 0 || len(w.free) == 0 || w.backlogFillsRecord() {
 		return // a bulk backlog: the writer goroutine keeps records in flight
 	}
+	w.gather()
 	w.reapNow = true
 	w.submitRecord()
 	w.reapNow = false
@@ -375,12 +381,58 @@ func (w *writer) pump() {
 		return
 	}
 	w.takeQueue()
+	if len(w.inflight) == 0 && !w.cfg.inline {
+		w.gather()
+	}
 	for len(w.backlog) > 0 && len(w.free) > 0 && w.err == nil && (len(w.inflight) == 0 || w.backlogFillsRecord()) {
 		w.submitRecord()
 	}
 	if len(w.inflight) == 0 {
 		w.maintain()
 	}
+}
+
+// gather is group commit's other half under SyncAlways. A durable record
+// that completes wakes every insert it carried at once, and their callers
+// come back with their next items a few microseconds later, while the
+// next record is already on its way with only the items that arrived
+// during the barrier. Left alone, groups settle into alternating a large
+// one and a small one (16 inserters: 15 and 1, 8 items a barrier), and
+// half the barriers carry almost nothing. So before a record is written
+// with nothing in flight, when fewer items wait than the last record
+// acknowledged, the writer yields its processor to the woken callers until
+// as many items wait, or for at most 1/gatherShare of the last barrier's
+// latency (no timer: it yields and reads the clock), and then writes the
+// whole group. A caller that does not come back costs at most that delay,
+// an eighth of a barrier. w.mu is held, so the callers queue instead of
+// leading records of their own. Nothing waits when nothing is queued: the
+// first caller back leads and gathers the rest.
+func (w *writer) gather() {
+	have := len(w.backlog) + w.queuedLen()
+	if have == 0 {
+		return // nothing to write yet: the first caller back gathers
+	}
+	want := w.lastGroup
+	w.lastGroup = 0 // once per acknowledged group
+	if have >= want {
+		return
+	}
+	deadline := time.Now().Add(w.lastBarrier / gatherShare)
+	for have < want && time.Now().Before(deadline) {
+		runtime.Gosched()
+		have = len(w.backlog) + w.queuedLen()
+	}
+	w.takeQueue()
+}
+
+// gatherShare bounds gather's wait: at most 1/gatherShare of a barrier.
+const gatherShare = 8
+
+// queuedLen is how many requests are queued for the writer.
+func (w *writer) queuedLen() int {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	return len(w.queue)
 }
 
 // locked runs fn holding w.mu.
@@ -401,9 +453,13 @@ func (w *writer) run() {
 		w.locked(w.pump)
 		select {
 		case c := <-w.completions:
+			// The next group is written under the same hold of w.mu, so a
+			// caller just acknowledged cannot lead a record of its own
+			// before the group gathers behind it (see gather).
 			w.locked(func() {
 				w.complete(c)
 				w.maintain()
+				w.pump()
 			})
 		case <-w.wake:
 		case <-tick.C:
@@ -690,6 +746,8 @@ func (w *writer) retire(sl *slot) {
 		w.index.SetSynced(end)
 		w.stats.syncs.Add(1)
 		w.stats.barrierLatency.since(sl.at)
+		w.lastGroup += len(sl.reqs)
+		w.lastBarrier = time.Since(sl.at)
 	} else {
 		w.clock.unsyncedBytes += size
 	}
