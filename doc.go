@@ -122,9 +122,14 @@
 //     replays only the last one and skips the sweep. After a power loss
 //     (another boot) it takes the checkpoint's geometry and replays the whole
 //     log past the checkpoint, as DESIGN.md describes.
-//   - Options.CheckpointBytes bounds the log past the checkpoint (what an
-//     unclean Open reads) in bytes as well as in time, at the cost of an
-//     fdatasync per CheckpointBytes under SyncInterval and SyncNever.
+//   - The log past the checkpoint (what an unclean Open reads) is bounded in
+//     bytes as well as in time: by Options.CheckpointBytes, or twice the key
+//     file's size when that is larger, at the cost of an fdatasync per
+//     checkpoint under SyncInterval and SyncNever. A checkpoint's msync
+//     costs in proportion to the key file (every page it writes back faults
+//     on its next write), so a distance that grows with the key file keeps
+//     a bulk load's checkpoint cost per byte constant (writer.go,
+//     checkpointDistance).
 //   - The key file grows by fallocate in steps of an eighth of its size,
 //     and the writer reserves, before a record's data is written, the
 //     pages its items could need (keyfile.EnsureRoom): no page is ever

@@ -93,9 +93,13 @@ type Options struct {
 	// Stats().Recovery.Scrub and Logger.
 	WaitScrub bool
 	// CheckpointBytes bounds the log past the last checkpoint, which is
-	// what an unclean Open reads and re-indexes: past it the writer
-	// checkpoints (after an fdatasync, in SyncInterval and SyncNever).
-	// Checkpoints also come every ten seconds. Default 64 MiB.
+	// what an unclean Open reads and re-indexes: past it, or past twice
+	// the key file's size when that is larger, the writer checkpoints
+	// (after an fdatasync, in SyncInterval and SyncNever). A checkpoint
+	// writes back the index pages dirtied since the last one, so its cost
+	// grows with the key file; the second bound keeps that cost per logged
+	// byte from growing with the store. Checkpoints also come every ten
+	// seconds. Default 64 MiB.
 	CheckpointBytes int64
 	// LockTimeout is how long Open and Create wait for a store that is
 	// open elsewhere before they return ErrLocked: a writer killed a

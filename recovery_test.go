@@ -50,8 +50,9 @@ func TestUncleanOpenReadsOnlyTheAtRiskWindow(t *testing.T) {
 	}
 }
 
-// The log past the checkpoint is bounded in bytes in every sync mode, so
-// an unclean Open's work is too.
+// The log past the checkpoint is bounded in bytes in every sync mode (by
+// CheckpointBytes or twice the key file, whichever is larger), so an
+// unclean Open's work is too.
 func TestCheckpointBytesBoundsTheAtRiskLog(t *testing.T) {
 	ts := newStore(t, &Options{Sync: SyncNever, CheckpointBytes: 1 << 20})
 	var b Batch
@@ -65,13 +66,17 @@ func TestCheckpointBytesBoundsTheAtRiskLog(t *testing.T) {
 		}
 	}
 	st := ts.Stats()
-	if st.LogEnd-st.Checkpoint > 1<<20+maxInFlightBytes {
-		t.Fatalf("log end %d, checkpoint %d: more than CheckpointBytes past it", st.LogEnd, st.Checkpoint)
+	bound := checkpointDistance(1<<20, ts.kf.Size())
+	if st.LogEnd-st.Checkpoint > bound+maxInFlightBytes {
+		t.Fatalf("log end %d, checkpoint %d: more than %d bytes past it", st.LogEnd, st.Checkpoint, bound)
+	}
+	if st.LogEnd < 4*bound {
+		t.Fatalf("log of %d bytes: too short to pass the bound (%d) several times", st.LogEnd, bound)
 	}
 	ts.shutdown(false)
 	ts.opts = nil
 	ts.reopen(t)
-	if rec := ts.Stats().Recovery; rec.BytesScanned > 1<<20+maxInFlightBytes+(2<<20) {
+	if rec := ts.Stats().Recovery; rec.BytesScanned > bound+maxInFlightBytes+(2<<20) {
 		t.Fatalf("unclean open read %d bytes", rec.BytesScanned)
 	}
 }
