@@ -105,7 +105,7 @@ func BenchmarkInsertBatch(b *testing.B) {
 }
 
 func BenchmarkFetchFunc(b *testing.B) {
-	const n = 200000
+	const n = 1000000
 	ts := newStore(b, &Options{Sync: SyncNever})
 	val := make([]byte, benchValue)
 	var batch Batch

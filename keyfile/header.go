@@ -11,7 +11,7 @@ import (
 // Format constants.
 const (
 	Magic   = "nudbKEY\x01"
-	Version = 1
+	Version = 2
 	// HeaderSize is the size of the header at the start of the file
 	// (4 KiB); the table's 512-byte pages (BucketSize) follow it.
 	HeaderSize = 4096
@@ -110,7 +110,7 @@ func checkIdentity(b []byte, want Identity) error {
 		return fmt.Errorf("%w: header CRC mismatch", ErrDamaged)
 	}
 	if v := le.Uint32(b[idVersionOff:]); v != Version || le.Uint32(b[idHeaderSizeOff:]) != HeaderSize {
-		return fmt.Errorf("%w: version %d", ErrDamaged, v)
+		return fmt.Errorf("%w: format version %d, this build reads version %d", ErrDamaged, v, Version)
 	}
 	var got Identity
 	got.KeySize = int(le.Uint32(b[idKeySizeOff:]))
