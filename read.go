@@ -129,17 +129,18 @@ func (s *Store) readItem(c keyfile.Candidate, key []byte, fn func(value []byte),
 
 // lookup finds key through the index and calls fn with its value.
 func (s *Store) lookup(h uint64, key []byte, fn func(value []byte)) error {
-	_, err := s.lookupItem(h, key, fn, nil)
+	_, err := s.lookupItem(h, key, fn, nil, false)
 	return err
 }
 
 // lookupItem is lookup that also returns where the item is. A read-only
 // store follows a writer in another process: a miss while the writer's
 // table geometry moved is looked up again (see keyfile.OpenFollower).
-func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte), size *int) (keyfile.Candidate, error) {
+// probe: the key is most likely absent (keyfile.File.Probe).
+func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte), size *int, probe bool) (keyfile.Candidate, error) {
 	for try := 0; ; try++ {
 		g := s.kf.Geometry()
-		c, err := s.lookupOnce(h, key, fn, size)
+		c, err := s.lookupOnce(h, key, fn, size, probe)
 		if s.w != nil || !errors.Is(err, ErrNotFound) || try == followRetries || s.kf.Geometry() == g {
 			return c, err
 		}
@@ -147,10 +148,16 @@ func (s *Store) lookupItem(h uint64, key []byte, fn func(value []byte), size *in
 }
 
 // lookupOnce is one pass of lookupItem over the index's candidates.
-func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte), size *int) (keyfile.Candidate, error) {
+func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte), size *int, probe bool) (keyfile.Candidate, error) {
 	var buf [4]keyfile.Candidate
+	cands := buf[:0]
+	if probe {
+		cands = s.kf.Probe(h, cands)
+	} else {
+		cands = s.kf.Lookup(h, cands)
+	}
 	var corrupt error
-	for _, c := range s.kf.Lookup(h, buf[:0]) {
+	for _, c := range cands {
 		err := s.readItem(c, key, fn, size)
 		switch {
 		case err == nil:
@@ -169,13 +176,11 @@ func (s *Store) lookupOnce(h uint64, key []byte, fn func(value []byte), size *in
 }
 
 // indexed reports whether r's key is in the index: the pending set's
-// duplicate check (callers are inside the gate).
-func (s *Store) indexed(r *request) (bool, error) { return s.exists(r.hash, r.key) }
-
-// exists reports whether key is in the index (callers are inside the gate).
-func (s *Store) exists(h uint64, key []byte) (bool, error) {
+// duplicate check (callers are inside the gate). A key being inserted is
+// most likely new, so the index is probed, not looked up warm.
+func (s *Store) indexed(r *request) (bool, error) {
 	var size int
-	_, err := s.lookupItem(h, key, nil, &size)
+	_, err := s.lookupItem(r.hash, r.key, nil, &size, true)
 	if errors.Is(err, ErrNotFound) {
 		return false, nil
 	}

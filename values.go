@@ -38,7 +38,7 @@ func (s *Store) FetchReader(key []byte) (*ValueReader, error) {
 		r.size = int64(len(r.held))
 		return r, nil
 	}
-	item, err := s.lookupItem(h, key, func(v []byte) { r.size = int64(len(v)) }, nil)
+	item, err := s.lookupItem(h, key, func(v []byte) { r.size = int64(len(v)) }, nil, false)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +61,7 @@ func (s *Store) ValueSize(key []byte) (int, error) {
 		s.gate.count(h, true)
 		return size, nil
 	}
-	_, err = s.lookupItem(h, key, nil, &size)
+	_, err = s.lookupItem(h, key, nil, &size, false)
 	s.gate.countResult(h, err)
 	return size, err
 }

@@ -92,7 +92,9 @@ const (
 // no pending request and no index entry may have the key) and queue them
 // (enqueue). The writer goroutine moves the queue to its backlog, packs the
 // backlog into records (group commit: while records are in flight, a new
-// one is written only when the backlog fills a whole record), reserves room
+// one is written only when the backlog fills a whole record; under
+// SyncAlways, with nothing in flight, once the callers the last record woke
+// have queued again, see gather), reserves room
 // in the index for the record's entries, advances extent, and submits the
 // write (RWF_DSYNC under SyncAlways). A reaper goroutine waits for the
 // engine's completions and hands them back. Completed records retire in log
