@@ -405,9 +405,11 @@ func (w *writer) pump() {
 // with nothing in flight, when fewer items wait than the last record
 // acknowledged, the writer yields its processor to the woken callers until
 // as many items wait, or for at most 1/gatherShare of the last barrier's
-// latency (no timer: it yields and reads the clock), and then writes the
-// whole group. A caller that does not come back costs at most that delay,
-// an eighth of a barrier. w.mu is held, so the callers queue instead of
+// latency (and gatherMax; no timer: it yields and reads the clock), and
+// then writes the whole group. A caller that does not come back costs at
+// most that delay, an eighth of a barrier; 16 inserters fill 15.6 slots of
+// 16 a barrier (BenchmarkInsert/always/16; 8.0 before). w.mu is held, so
+// the callers queue instead of
 // leading records of their own. Nothing waits when nothing is queued: the
 // first caller back leads and gathers the rest.
 func (w *writer) gather() {
@@ -420,7 +422,7 @@ func (w *writer) gather() {
 	if have >= want {
 		return
 	}
-	deadline := time.Now().Add(w.lastBarrier / gatherShare)
+	deadline := time.Now().Add(min(w.lastBarrier/gatherShare, gatherMax))
 	for have < want && time.Now().Before(deadline) {
 		runtime.Gosched()
 		have = len(w.backlog) + w.queuedLen()
@@ -428,8 +430,13 @@ func (w *writer) gather() {
 	w.takeQueue()
 }
 
-// gatherShare bounds gather's wait: at most 1/gatherShare of a barrier.
-const gatherShare = 8
+// gather's wait: at most 1/gatherShare of the last barrier's latency, and
+// never more than gatherMax (a disk that stalled once must not make every
+// later group spin for an eighth of the stall).
+const (
+	gatherShare = 8
+	gatherMax   = time.Millisecond
+)
 
 // queuedLen is how many requests are queued for the writer.
 func (w *writer) queuedLen() int {
