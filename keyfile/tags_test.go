@@ -1,9 +1,7 @@
 package keyfile
 
 import (
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -103,8 +101,7 @@ func TestVersion1IsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary.LittleEndian.PutUint32(b[idVersionOff:], 1)
-	binary.LittleEndian.PutUint32(b[identCRCOff:], crc32.Checksum(b[:identCRCOff], castagnoli))
+	StampVersion(b, 1)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
