@@ -409,9 +409,8 @@ func (w *writer) pump() {
 // then writes the whole group. A caller that does not come back costs at
 // most that delay, an eighth of a barrier; 16 inserters fill 15.6 slots of
 // 16 a barrier (BenchmarkInsert/always/16; 8.0 before). w.mu is held, so
-// the callers queue instead of
-// leading records of their own. Nothing waits when nothing is queued: the
-// first caller back leads and gathers the rest.
+// the callers queue instead of leading records of their own. Nothing waits
+// when nothing is queued: the first caller back leads and gathers the rest.
 func (w *writer) gather() {
 	have := len(w.backlog) + w.queuedLen()
 	if have == 0 {

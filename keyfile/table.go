@@ -243,7 +243,8 @@ func (t *table) home(h uint64) uint64 { return bucketOf(h, t.buckets) }
 
 // sweep visits every slot of every chain once: it clears the entries drop
 // selects (counting them), and recomputes the page hints and the counts of
-// live and stale entries. It is the one full pass over the table that
+// live and stale entries. With drop nil (a read-only open) it writes
+// nothing. It is the one full pass over the table that
 // opening a store pays.
 func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 	t.items, t.stale = 0, 0
@@ -258,15 +259,20 @@ func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 					cleared++
 					w = 0
 				}
+				// Tag and slot disagree only if something other than setSlot
+				// wrote the page, or a writer in another process is halfway
+				// through setSlot: a sweep that may write (Repair) makes them
+				// agree; a read-only one (drop == nil: the mapping may not be
+				// writable, and the writer is still at work) leaves them.
 				if w == 0 {
-					if pg[pageTagsOff+i] != 0 {
-						pg[pageTagsOff+i] = 0 // a tag without its slot: never written so
+					if drop != nil && pg[pageTagsOff+i] != 0 {
+						pg[pageTagsOff+i] = 0 // a tag without its slot
 					}
 					hint = min(hint, uint8(i))
 					continue
 				}
-				if pg[pageTagsOff+i] != tagOf(h) {
-					pg[pageTagsOff+i] = tagOf(h) // likewise: a slot without its tag
+				if drop != nil && pg[pageTagsOff+i] != tagOf(h) {
+					pg[pageTagsOff+i] = tagOf(h) // a slot without its tag
 				}
 				hwm = uint8(i + 1)
 				if t.home(h) == uint64(b) {

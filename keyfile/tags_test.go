@@ -1,6 +1,7 @@
 package keyfile
 
 import (
+	"bytes"
 	"errors"
 	"math/rand/v2"
 	"os"
@@ -107,5 +108,56 @@ func TestVersion1IsRefused(t *testing.T) {
 	}
 	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrDamaged) || !Unusable(err) {
 		t.Fatalf("version 1: %v, want ErrDamaged (unusable: rebuild)", err)
+	}
+}
+
+// A read-only open of a key file whose slot and tag disagree (as a reader
+// beside a live writer can find one halfway through setSlot) neither writes
+// nor faults: the mapping is read-only, and the slot is simply not found
+// until the writer finishes it.
+func TestReadOnlyOpenLeavesDisagreeingTags(t *testing.T) {
+	path, f := newTestFile(t)
+	for i := 0; i < 100; i++ {
+		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every copy of item 5's entry (a split leaves the original until the
+	// next checkpoint) loses its tag.
+	h := Hash(99, keyOf(5))
+	cleared := false
+	for p := uint32(headerPages); uint64(p) < f.pages; p++ {
+		pg := f.page(p)
+		for i := 0; i < SlotsPerPage; i++ {
+			if sh, w := slotOf(pg, i); sh == h && w != 0 {
+				pg[pageTagsOff+i] = 0 // the writer stopped before the tag
+				cleared = true
+			}
+		}
+	}
+	if !cleared {
+		t.Fatal("item 5 not in its bucket page")
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path, testIdentity(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if find(r, 5) || !find(r, 6) {
+		t.Fatalf("read-only: item 5 found=%v (want false), item 6 found=%v (want true)", find(r, 5), find(r, 6))
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("a read-only open changed the key file")
 	}
 }
