@@ -457,24 +457,33 @@ func (w *writer) run() {
 	go w.reaper()
 	tick := time.NewTicker(w.tickEvery())
 	defer tick.Stop()
-	w.locked(w.maintain) // the checkpoint recovery left to do, if any
+	// Every event is handled and the queue pumped under one hold of w.mu,
+	// so after a completion a caller just acknowledged cannot lead a record
+	// of its own before the next group gathers behind it (see gather).
+	w.locked(func() {
+		w.maintain() // the checkpoint recovery left to do, if any
+		w.pump()
+	})
 	for {
-		w.locked(w.pump)
 		select {
 		case c := <-w.completions:
-			// The next group is written under the same hold of w.mu, so a
-			// caller just acknowledged cannot lead a record of its own
-			// before the group gathers behind it (see gather).
 			w.locked(func() {
 				w.complete(c)
 				w.maintain()
 				w.pump()
 			})
 		case <-w.wake:
+			w.locked(w.pump)
 		case <-tick.C:
-			w.locked(w.maintain)
+			w.locked(func() {
+				w.maintain()
+				w.pump()
+			})
 		case ch := <-w.syncReq:
-			w.locked(func() { ch <- w.syncNow() })
+			w.locked(func() {
+				ch <- w.syncNow()
+				w.pump()
+			})
 		case clean := <-w.stopReq:
 			w.locked(func() {
 				w.stopped <- w.finish(clean)
