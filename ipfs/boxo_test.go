@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,8 +17,8 @@ import (
 	"github.com/ipfs/go-cid"
 	ipld "github.com/ipfs/go-ipld-format"
 
+	"github.com/nudbgo/nudb/internal/testfs"
 	"github.com/nudbgo/nudb/rotate"
-	"golang.org/x/sys/unix"
 )
 
 // End to end through code nobody here wrote: boxo's UnixFS importer
@@ -92,7 +91,7 @@ func TestBoxoUnixFSEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	bs, _ := NewBlockstore(set)
-	before := diskUsage(t, dir)
+	before := testfs.DirAllocated(t, dir)
 	for range 2 {
 		rep, err := bs.CollectGarbage(ctx, func(yield func(cid.Cid) bool) {
 			for _, c := range live {
@@ -106,7 +105,7 @@ func TestBoxoUnixFSEndToEnd(t *testing.T) {
 		}
 		t.Logf("GC: retired %v, copied %d, dropped %d, freed %d MiB", rep.Retired, rep.Copied, rep.Dropped, rep.BytesFreed>>20)
 	}
-	after := diskUsage(t, dir)
+	after := testfs.DirAllocated(t, dir)
 	t.Logf("disk: %d MiB before GC, %d MiB after", before>>20, after>>20)
 	if before-after < 60<<20 {
 		t.Fatalf("GC freed %d MiB of the 64 MiB file", (before-after)>>20)
@@ -127,20 +126,4 @@ func randomBytes(seed uint64, n int) []byte {
 		}
 	}
 	return b
-}
-
-// diskUsage is the allocated bytes of the files in dir.
-func diskUsage(t *testing.T, dir string) int64 {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, e := range entries {
-		var st unix.Stat_t
-		if unix.Stat(filepath.Join(dir, e.Name()), &st) == nil {
-			n += st.Blocks * 512
-		}
-	}
-	return n
 }

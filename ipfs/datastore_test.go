@@ -11,6 +11,7 @@ import (
 	dstest "github.com/ipfs/go-datastore/test"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/internal/testfs"
 	"github.com/nudbgo/nudb/rotate"
 )
 
@@ -108,14 +109,14 @@ func TestDatastoreReopenAndCollect(t *testing.T) {
 	d = open()
 	defer d.Close()
 	check(d)
-	before := diskUsage(t, dir)
+	before := testfs.DirAllocated(t, dir)
 	for range 2 {
 		if _, err := d.CollectGarbage(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
 	check(d)
-	after := diskUsage(t, dir)
+	after := testfs.DirAllocated(t, dir)
 	t.Logf("disk %d KiB before, %d KiB after", before>>10, after>>10)
 	if before-after < 40<<20 { // 50 MiB deleted
 		t.Fatalf("disk %d before collecting, %d after", before, after)

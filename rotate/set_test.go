@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/nudbgo/nudb"
+	"github.com/nudbgo/nudb/internal/testfs"
 )
 
 func testKey(tag string, i int) []byte {
@@ -281,12 +282,12 @@ func TestRotateReturnsSpace(t *testing.T) {
 			b.Reset()
 		}
 	}
-	before := dirAllocated(t, dir)
+	before := testfs.DirAllocated(t, dir)
 	rep, err := s.Rotate(context.Background(), func(k []byte) bool { return k[0] < 26 })
 	if err != nil {
 		t.Fatal(err)
 	}
-	after := dirAllocated(t, dir)
+	after := testfs.DirAllocated(t, dir)
 	t.Logf("disk before %d MiB, after %d MiB; copied %d items, dropped %d, freed %d MiB",
 		before>>20, after>>20, rep.Copied, rep.Dropped, rep.BytesFreed>>20)
 	if after*3 > before || rep.BytesFreed < before/2 {
@@ -301,18 +302,6 @@ func TestRotateReturnsSpace(t *testing.T) {
 			t.Fatalf("item %d: exists %v", i, ok)
 		}
 	}
-}
-
-func dirAllocated(t *testing.T, dir string) int64 {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, e := range entries {
-		n += allocated(filepath.Join(dir, e.Name()))
-	}
-	return n
 }
 
 // Items inserted while a rotation runs survive it even when keep calls
@@ -557,11 +546,11 @@ func TestLostManifestIsRefused(t *testing.T) {
 	insertN(t, s, "m", 100)
 	s.Close()
 	os.Remove(filepath.Join(dir, manifestName))
-	before := dirAllocated(t, dir)
+	before := testfs.DirAllocated(t, dir)
 	if _, err := Open(dir, nil); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open without the manifest: %v, want ErrCorrupt", err)
 	}
-	if after := dirAllocated(t, dir); after != before {
+	if after := testfs.DirAllocated(t, dir); after != before {
 		t.Fatalf("the refused open changed the files: %d bytes before, %d after", before, after)
 	}
 	// A creation that crashed before its first manifest is finished.

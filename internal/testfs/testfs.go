@@ -1,5 +1,5 @@
-// Package testfs mounts small filesystems for the tests that fill a disk.
-// It is used by tests only.
+// Package testfs mounts small filesystems for the tests that fill a disk,
+// and measures the disk space files take. It is used by tests only.
 package testfs
 
 import (
@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // Small mounts a small filesystem of the given kind ("ext4" on a loop
@@ -49,4 +51,22 @@ func Small(t testing.TB, kind string, size int64) string {
 		}
 	})
 	return mnt
+}
+
+// DirAllocated is the disk space the entries of dir take, in bytes of
+// allocated blocks (what a test that gives space back compares).
+func DirAllocated(t testing.TB, dir string) int64 {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, e := range entries {
+		var st unix.Stat_t
+		if unix.Stat(filepath.Join(dir, e.Name()), &st) == nil {
+			n += st.Blocks * 512
+		}
+	}
+	return n
 }
