@@ -37,6 +37,16 @@ func keyOf(i int) []byte {
 // offOf is a distinct fake item offset for item i.
 func offOf(i int) int64 { return 4096 + 136 + int64(i)*100 }
 
+// insertItems indexes items 0..n-1 (values of one byte).
+func insertItems(t *testing.T, f *File, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func find(f *File, i int) bool {
 	for _, c := range f.Lookup(Hash(99, keyOf(i)), nil) {
 		if c.Offset == offOf(i) {
@@ -87,11 +97,7 @@ func TestInsertLookupGrowAndReopen(t *testing.T) {
 
 func TestRepairDropsEntriesPastCut(t *testing.T) {
 	_, f := newTestFile(t)
-	for i := 0; i < 5000; i++ {
-		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertItems(t, f, 5000)
 	r := f.Repair(offOf(3000), offOf(5000), 4096)
 	if r.Dropped != 2000 || r.Items != 3000 {
 		t.Fatalf("repair: %+v", r)

@@ -42,11 +42,7 @@ func TestTagMatchesIsExact(t *testing.T) {
 func TestRepairMakesTagsAgreeWithSlots(t *testing.T) {
 	_, f := newTestFile(t)
 	const n = 2000
-	for i := 0; i < n; i++ {
-		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertItems(t, f, n)
 	// An item whose bucket page has an empty slot too.
 	var pg []byte
 	item, slot, free := -1, -1, -1
@@ -117,11 +113,7 @@ func TestVersion1IsRefused(t *testing.T) {
 // until the writer finishes it.
 func TestReadOnlyOpenLeavesDisagreeingTags(t *testing.T) {
 	path, f := newTestFile(t)
-	for i := 0; i < 100; i++ {
-		if err := f.Insert(Hash(99, keyOf(i)), offOf(i), 1); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insertItems(t, f, 100)
 	// Every copy of item 5's entry (a split leaves the original until the
 	// next checkpoint) loses its tag.
 	h := Hash(99, keyOf(5))
