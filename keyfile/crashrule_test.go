@@ -79,6 +79,31 @@ func TestSplitsAndCheckpointsUnderSectorMixes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The writer goes on: it re-indexes the items past the checkpoint
+		// and more, splitting again into buckets and chunks the lost
+		// session had made (their pages hold what it left there), and
+		// every item is found.
+		m := n + 1000
+		for i := 0; i < m; i++ {
+			if offOf(i) >= cp.Offset {
+				if err := g.Insert(Hash(99, keyOf(i)), offOf(i), 10); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for i := 0; i < m; i++ {
+			if !find(g, i) {
+				t.Fatalf("round %d: entry %d lost when the table grew again after recovery", round, i)
+			}
+		}
+		if st := g.Stats(); st.Items != uint64(m) {
+			t.Fatalf("round %d: %d items after recovery and more inserts, want %d", round, st.Items, m)
+		}
+		g.Close()
+		// What it left passes the structure check of the next open.
+		if g, err = Open(crashed, testIdentity(), false); err != nil {
+			t.Fatalf("round %d: reopen after recovery and more inserts: %v", round, err)
+		}
 		g.Close()
 	}
 }

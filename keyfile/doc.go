@@ -23,9 +23,24 @@
 // matches: a miss reads one line of the page (FetchFunc of an absent key
 // at 1M items: 650 → 234 ns), a hit two — and the lines holding slots in
 // use are prefetched while the tag line arrives, so a hit waits for one
-// miss in the page, not two in a row. A version 1 key file is not one
-// this package opens (ErrDamaged): a writable Open rebuilds it from the
-// data file.
+// miss in the page, not two in a row. The tags also give a page's fill:
+// an insert takes the first zero tag, and no per-page state is kept in
+// memory.
+//
+// # Why a chunk table (format version 3)
+//
+// A bucket's page must be found without a miss of its own. Version 2 kept
+// a directory in memory, bucket → page, rebuilt at open from every page
+// header; at 10M items it was 2.7 MB, and its entry was a dependent cache
+// miss before the page's. Version 3 reserves bucket pages in chunks (see
+// chunks.go): the page of bucket b is its chunk's first page plus b's
+// position in the chunk, from a table of at most 240 words in the header
+// that stays in the cache. Overflow pages are appended after the chunks.
+// The price is file space: a chunk is reserved whole, an eighth of a
+// doubling of the buckets at a time, the step the file grows by anyway.
+//
+// Key files of older versions are not ones this package opens
+// (ErrDamaged): a writable Open rebuilds them from the data file.
 //
 // # Layout
 //
@@ -42,6 +57,9 @@
 // generation wins, so a checkpoint caught half written by page writeback
 // leaves the previous one in force).
 //
+// The header's second sector holds the chunk table: a u32 per chunk of
+// buckets, the page of its first bucket (chunks.go).
+//
 // The rest of the file is 512-byte bucket pages and overflow pages (one
 // sector each, so a lookup touches a few cache lines): a 16-byte page header
 // (kind, bucket number, next overflow page), 32 bytes of tags (one per slot,
@@ -49,11 +67,20 @@
 // then the item offset (48 bits) and a 16-bit value-length hint). A slot is
 // in use when its tag is not zero; it is written hash, word, tag and
 // cleared tag first, so a reader racing the writer sees a whole slot or
-// none, and Repair's sweep makes tag and slot agree. Bucket b
-// of the table lives on the page whose header names b; the map from bucket
-// to page is rebuilt in memory at open by reading the page headers. Every
-// open then sweeps all slots once (Repair): it proves no entry points past
-// the end of the log and measures each page's fill for inserts.
+// none, and Repair's sweep makes tag and slot agree. Bucket b lives on
+// the page the chunk table gives it, whose header names b. Reserved pages
+// of buckets not made yet hold zeros or whatever a lost session left:
+// nothing reads them until the split that makes their bucket initialises
+// them.
+//
+// Every open checks the structure (each bucket page names its bucket, no
+// overflow chain revisits a page or enters a bucket page), reading one
+// line of each bucket page: a page damaged on the medium is found at open
+// and the store rebuilds the index, where lookups would otherwise miss its
+// entries (DESIGN.md asks a clean open to read only the header; this is
+// the one departure, for data that stays findable). After an unclean stop
+// Repair then sweeps every slot once: it proves no entry points past the
+// end of the log.
 //
 // # Linear hashing
 //
@@ -71,6 +98,9 @@
 // Between checkpoints:
 //
 //   - Inserts only fill empty slots and only link new, zeroed overflow pages.
+//   - A split's bucket page is one no geometry up to now has used (a
+//     reserved page of its chunk); the chunk table entry of a new chunk is
+//     written before any of its buckets is.
 //   - A split copies the moving entries into the new bucket page and leaves
 //     the originals where they were. The originals become stale (they no
 //     longer live in the bucket their hash addresses, so no lookup finds
@@ -95,8 +125,8 @@
 // count, published only where the table is consistent under them: a page
 // once it is initialised, a split's new bucket once every entry it takes
 // has been copied into it. UseLive loads that table; a bucket page of a
-// split that was not finished becomes an unlinked overflow page (its
-// entries are still in the bucket being split). The store uses it only
+// split that was not finished is a reserved page again (its entries are
+// still in the bucket being split). The store uses it only
 // when the key file's boot ID is this boot's (SameBoot).
 //
 // # Concurrency

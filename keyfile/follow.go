@@ -1,7 +1,6 @@
 package keyfile
 
 import (
-	"runtime/debug"
 	"sync/atomic"
 	"unsafe"
 )
@@ -15,11 +14,9 @@ import (
 // record is written, and clears the entries a split moved only after the
 // new geometry is published. So the follower, before each lookup:
 //
-//   - reads the live geometry and, when it grew, extends its bucket
-//     directory from the headers of the new pages (a bucket's page never
-//     moves once made; a bucket page past the published bucket count is a
-//     split still copying and is set aside until the count covers it);
-//   - scans every slot of a page (the writer's fill marks are its own);
+//   - reads the live geometry and, when it grew, the chunk table entries
+//     of the new buckets (the writer writes an entry before it publishes a
+//     bucket of its chunk, and a bucket's page never moves once made);
 //   - reports the geometry it used, so that a miss can be retried when the
 //     geometry moved during the lookup (an entry may have moved to the new
 //     bucket of a split and been cleared from the old one meanwhile).
@@ -37,12 +34,6 @@ func OpenFollower(path string, id Identity) (*File, error) {
 	}
 	// See bindWatermarks: an aligned word inside the live mapping.
 	f.followGeom = (*atomic.Uint64)(unsafe.Pointer(&f.mem[liveGeomOff]))
-	f.parked = map[uint32]uint32{}
-	// Open measured each page's fill; the writer goes on filling, so a
-	// follower scans every slot of every page.
-	for p := range f.hwm {
-		f.hint[p], f.hwm[p] = 0, SlotsPerPage
-	}
 	f.follow()
 	return f, nil
 }
@@ -68,26 +59,19 @@ func (f *File) follow() {
 	if buckets < f.buckets || pages < f.pages || pages >= 1<<32 || int64(pages)*BucketSize > int64(len(f.mem)) {
 		return // not a geometry this follower can take (the file was rebuilt): keep what it has
 	}
-	// The writer grew the file before it published pages in it; a page is
-	// read only below the published count. A fault (the file cut under us)
-	// must not crash the reader's program: it stops the extension here.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() { _ = recover() }()
-	for p := uint32(f.pages); uint64(p) < pages; p++ {
-		f.hint = append(f.hint, 0)
-		f.hwm = append(f.hwm, SlotsPerPage)
-		if f.kind(p) == kindBucket {
-			f.parked[le.Uint32(f.page(p)[pageBucketOff:])] = p
-		}
-	}
-	for b := uint32(f.buckets); uint64(b) < buckets; b++ {
-		p, ok := f.parked[b]
-		if !ok {
+	// The writer grew the file before it published pages in it, and wrote
+	// the chunk table entries before it published the buckets.
+	chunks := f.chunks
+	from, _ := chunkOf(f.buckets)
+	to, _ := chunkOf(buckets - 1)
+	for id := from; id <= to; id++ {
+		p := uint64(le.Uint32(f.mem[chunkTableOff+4*id:]))
+		if p < headerPages || p+chunkBuckets(id) > pages {
 			return // not consistent yet under this word: try again next lookup
 		}
-		f.dir = append(f.dir, p)
-		delete(f.parked, b)
+		chunks[id] = uint32(p)
 	}
+	f.chunks = chunks
 	f.size = max(f.size, int64(pages)*BucketSize)
 	f.buckets, f.pages = buckets, pages
 }

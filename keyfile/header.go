@@ -11,7 +11,7 @@ import (
 // Format constants.
 const (
 	Magic   = "nudbKEY\x01"
-	Version = 2
+	Version = 3
 	// HeaderSize is the size of the header at the start of the file
 	// (4 KiB); the table's 512-byte pages (BucketSize) follow it.
 	HeaderSize = 4096

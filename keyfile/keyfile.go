@@ -43,10 +43,8 @@ type File struct {
 	// bytes in use; the crash simulator snapshots them there.
 	AfterMsync func(mem []byte)
 
-	// A follower (OpenFollower) reads the writer's live geometry here and
-	// keeps the bucket pages it found past the published bucket count.
+	// A follower (OpenFollower) reads the writer's live geometry here.
 	followGeom *atomic.Uint64
-	parked     map[uint32]uint32
 }
 
 // Create writes a new, empty key file for id at path and syncs it. It
@@ -63,6 +61,7 @@ func Create(path string, id Identity, logStart int64) error {
 	le(cleanOff, 1)
 	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: headerPages + 1}
 	cp.encode(buf[slotAOff:])
+	le(chunkTableOff, headerPages) // chunk 0 (bucket 0) on the first page; chunk 1's half of the word stays zero
 	initPage(buf[HeaderSize:], kindBucket, 0)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
@@ -136,8 +135,10 @@ func Open(path string, id Identity, readOnly bool) (*File, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("keyfile: mmap %s: %w", path, err)
 	}
-	populate(mem[:st.Size])
 	f := &File{path: path, fd: fd, mem: mem, size: st.Size, readOnly: readOnly, id: id}
+	// Open reads every bucket page (load checks them): fault them in with
+	// one call.
+	populate(mem[:st.Size])
 	f.bindWatermarks()
 	if err := f.load(); err != nil {
 		f.Close()
@@ -172,11 +173,15 @@ func (f *File) load() error {
 		return err
 	}
 	f.cp, f.cpSlot = cp, slot
-	if err := f.table.load(f.mem, cp.Buckets, cp.Pages); err != nil {
+	// Every open checks the table's structure, even after a clean close:
+	// a page damaged on the medium since then is found here, and the
+	// store rebuilds the index, rather than lookups missing its entries.
+	// It reads one line of each bucket page (and the overflow pages).
+	if err := f.table.load(f.mem, cp.Buckets, cp.Pages, true); err != nil {
 		return err
 	}
-	if f.readOnly {
-		// A read-only open changes nothing, so measure without clearing.
+	if f.readOnly && f.clean.Load() == 0 {
+		// A read-only open changes nothing, so count without clearing.
 		f.sweep(nil)
 	} else {
 		f.items = cp.Items
@@ -194,8 +199,9 @@ type liveTable struct{ buckets, pages, items uint64 }
 // that writer left it, so entries in pages allocated after the checkpoint
 // stand. The words are published only where the table is consistent under
 // them (a page once initialised, a split's bucket once its entries are
-// copied). A bucket page a split left unpublished is made an unlinked
-// overflow page. It reports false, and keeps the checkpoint's geometry,
+// copied). A bucket page a split left unpublished is a reserved page no
+// bucket uses: the split that makes its bucket again starts it afresh. It
+// reports false, and keeps the checkpoint's geometry,
 // when the words do not describe a table this file can hold.
 func (f *File) UseLive() bool {
 	if f.readOnly {
@@ -208,9 +214,9 @@ func (f *File) UseLive() bool {
 		l.pages >= 1<<32 || int64(l.pages)*BucketSize > f.size {
 		return false
 	}
-	if err := f.table.loadLive(f.mem, l.buckets, l.pages); err != nil {
+	if err := f.table.load(f.mem, l.buckets, l.pages, true); err != nil {
 		// Back to the checkpoint's table, which load proved before.
-		f.table.load(f.mem, cp.Buckets, cp.Pages)
+		f.table.load(f.mem, cp.Buckets, cp.Pages, false)
 		f.items = cp.Items
 		f.publish()
 		return false
@@ -381,13 +387,13 @@ func zeroFill(fd int, from, to int64) error {
 // EnsureRoom grows the file now so that inserting items more entries
 // cannot need to grow it: the store's writer calls it before a record's
 // data is written, so a full disk fails the record before anything of it
-// is acknowledged or mapped. Worst case, every entry needs a page (a split
-// or an overflow page).
+// is acknowledged or mapped. Worst case, every entry needs an overflow
+// page, and the splits its entries bring reserve every chunk they open.
 func (f *File) EnsureRoom(items int) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	splits := uint64(float64(f.items+uint64(items))/(SlotsPerPage*LoadFactor)) + 1
-	extra := uint64(items) + max(splits, f.buckets) - f.buckets + 1
+	buckets := max(uint64(float64(f.items+uint64(items))/(SlotsPerPage*LoadFactor))+1, f.buckets)
+	extra := uint64(items) + chunkPages(f.buckets, buckets) + 1
 	return f.grow(f.pages + extra)
 }
 

@@ -55,10 +55,10 @@ type table struct {
 	pages   uint64
 	items   uint64   // live entries (not stale)
 	stale   uint64   // entries left behind by splits, not yet cleared
-	dir     []uint32 // bucket → page
-	hint    []uint8  // per page: every slot below is full
-	hwm     []uint8  // per page: every slot at or above is empty
 	split   []uint32 // buckets split since the last checkpoint
+	// chunks holds the page of each chunk's first bucket, for the chunks
+	// of buckets below the bucket count (see chunks.go).
+	chunks [maxChunks]uint32
 
 	// The live-table words in the header (nil when read only): the
 	// geometry and entry count published as the table changes.
@@ -75,24 +75,16 @@ func (t *table) publish() {
 	}
 }
 
-// loadLive is load for the live geometry: a bucket page that claims a
-// bucket past it is a split the writer did not finish (its entries are
-// still in the bucket it was splitting), and becomes an unlinked overflow
-// page, so the next split of that bucket cannot find two pages for it.
-func (t *table) loadLive(mem []byte, buckets, pages uint64) error {
-	for p := uint32(headerPages); uint64(p) < pages; p++ {
-		pg := mem[uint64(p)*BucketSize : uint64(p+1)*BucketSize]
-		if le.Uint32(pg[pageKindOff:]) == kindBucket && uint64(le.Uint32(pg[pageBucketOff:])) >= buckets {
-			initPage(pg, kindOverflow, 0)
-		}
-	}
-	return t.load(mem, buckets, pages)
-}
-
 func initPage(p []byte, kind uint32, bucket uint32) {
 	clear(p[:BucketSize])
 	le.PutUint32(p[pageKindOff:], kind)
 	le.PutUint32(p[pageBucketOff:], bucket)
+}
+
+// bucketPage is the page bucket b lives on.
+func (t *table) bucketPage(b uint64) uint32 {
+	id, pos := chunkOf(b)
+	return t.chunks[id] + uint32(pos)
 }
 
 func (t *table) page(p uint32) []byte {
@@ -165,9 +157,34 @@ func tagMatches(pg []byte, n int, tag byte) iter.Seq[int] {
 	}
 }
 
-// slot returns the hash and the packed offset/size word of slot i of page p.
-// A zero word is an empty slot.
-func (t *table) slot(p uint32, i int) (uint64, uint64) { return slotOf(t.page(p), i) }
+// freeSlot is the first slot of page pg whose tag is zero (an empty slot),
+// or -1 when the page is full: eight tags at a time, from the line the
+// duplicate check before an insert has just read.
+func freeSlot(pg []byte) int {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	for base := 0; base < SlotsPerPage; base += 8 {
+		x := le.Uint64(pg[pageTagsOff+base:])
+		// As in tagMatches: top bits set where x's byte is zero.
+		if m := ^((x&low7 + low7) | x | low7); m != 0 {
+			if i := base + bits.TrailingZeros64(m)/8; i < SlotsPerPage {
+				return i
+			}
+			return -1 // only the tag bytes past the last slot are zero
+		}
+	}
+	return -1
+}
+
+// usedSlots yields the slots of page pg whose tag is set.
+func usedSlots(pg []byte) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i, tag := range pg[pageTagsOff : pageTagsOff+SlotsPerPage] {
+			if tag != 0 && !yield(i) {
+				return
+			}
+		}
+	}
+}
 
 // slotOf returns the hash and the word of slot i of page pg.
 func slotOf(pg []byte, i int) (uint64, uint64) {
@@ -187,50 +204,56 @@ func unpackWord(w uint64) (int64, int) { return int64(w >> 16), int(w & 0xFFFF) 
 // MaxOffset is the largest data-file offset an entry can hold (2^48-1).
 const MaxOffset = 1<<48 - 1
 
-// load rebuilds the bucket directory and per-page hints from the mapping.
-func (t *table) load(mem []byte, buckets, pages uint64) error {
+// load takes the table at the given geometry from the mapping: the chunk
+// table from the header, checked to name pages below the page count in the
+// order chunks are made. With check, it also reads every bucket page and
+// overflow chain and proves them well formed (each bucket page names its
+// bucket, no chain revisits a page or enters a bucket page); without it
+// (a clean open) it reads nothing past the header, and a chain walk stays
+// bounded whatever the pages hold.
+func (t *table) load(mem []byte, buckets, pages uint64, check bool) error {
 	t.mem, t.buckets, t.pages, t.pubBuckets = mem, buckets, pages, buckets
-	t.dir = make([]uint32, buckets)
-	t.hint = make([]uint8, pages)
-	t.hwm = make([]uint8, pages)
 	t.items, t.stale = 0, 0
 	t.split = t.split[:0]
-	for p := uint32(headerPages); uint64(p) < pages; p++ {
-		switch t.kind(p) {
-		case kindBucket:
-			b := le.Uint32(t.page(p)[pageBucketOff:])
-			if uint64(b) >= buckets || t.dir[b] != 0 {
-				return fmt.Errorf("%w: page %d claims bucket %d", ErrDamaged, p, b)
-			}
-			t.dir[b] = p
-		case kindOverflow:
-		default:
-			return fmt.Errorf("%w: page %d has kind %d", ErrDamaged, p, t.kind(p))
+	clear(t.chunks[:])
+	last, _ := chunkOf(buckets - 1)
+	next := uint64(headerPages)
+	for id := 0; id <= last; id++ {
+		p := uint64(le.Uint32(mem[chunkTableOff+4*id:]))
+		if p < next || p+chunkBuckets(id) > pages {
+			return fmt.Errorf("%w: chunk %d at page %d (pages %d)", ErrDamaged, id, p, pages)
 		}
+		t.chunks[id] = uint32(p)
+		next = p + chunkBuckets(id)
+	}
+	if !check {
+		return nil
 	}
 	seen := make([]bool, pages)
-	for b, p := range t.dir {
-		if p == 0 {
-			return fmt.Errorf("%w: bucket %d has no page", ErrDamaged, b)
+	for b := uint64(0); b < buckets; b++ {
+		p := t.bucketPage(b)
+		if t.kind(p) != kindBucket || uint64(le.Uint32(t.page(p)[pageBucketOff:])) != b {
+			return fmt.Errorf("%w: page %d of bucket %d has kind %d, bucket %d", ErrDamaged, p, b,
+				t.kind(p), le.Uint32(t.page(p)[pageBucketOff:]))
 		}
 		for q := range t.chain(p) {
 			if seen[q] || (q != p && t.kind(q) != kindOverflow) {
 				return fmt.Errorf("%w: overflow chain of bucket %d revisits page %d", ErrDamaged, b, q)
 			}
 			seen[q] = true
-			// Until Repair (or a full scan) measures the pages, every slot
-			// may be in use: lookups scan whole pages, inserts start at slot 0.
-			t.hint[q], t.hwm[q] = 0, SlotsPerPage
 		}
 	}
 	return nil
 }
 
 // chain yields the pages of the overflow chain that starts at page p (a
-// bucket's page): the one walk of a chain every reader and writer uses.
+// bucket's page): the one walk of a chain every reader and writer uses. It
+// never yields more pages than the table has, so a cycle (damage that
+// only a checked load would have refused) cannot hang it.
 func (t *table) chain(p uint32) iter.Seq[uint32] {
 	return func(yield func(uint32) bool) {
-		for q := p; q != 0; q = t.next(q) {
+		n := t.pages
+		for q := p; q != 0 && n > 0; q, n = t.next(q), n-1 {
 			if !yield(q) {
 				return
 			}
@@ -242,19 +265,18 @@ func (t *table) chain(p uint32) iter.Seq[uint32] {
 func (t *table) home(h uint64) uint64 { return bucketOf(h, t.buckets) }
 
 // sweep visits every slot of every chain once: it clears the entries drop
-// selects (counting them), and recomputes the page hints and the counts of
-// live and stale entries. With drop nil (a read-only open) it writes
+// selects (counting them), and recomputes the counts of live and stale
+// entries. With drop nil (a read-only open) it writes
 // nothing. It is the one full pass over the table that
 // opening a store pays.
 func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 	t.items, t.stale = 0, 0
-	for b, p := range t.dir {
-		for q := range t.chain(p) {
+	for b := uint64(0); b < t.buckets; b++ {
+		for q := range t.chain(t.bucketPage(b)) {
 			pg := t.page(q)
-			hint, hwm := uint8(SlotsPerPage), uint8(0)
 			for i := 0; i < SlotsPerPage; i++ {
 				h, w := slotOf(pg, i)
-				if w != 0 && drop != nil && drop(uint64(b), h, w) {
+				if w != 0 && drop != nil && drop(b, h, w) {
 					setSlot(pg, i, 0, 0)
 					cleared++
 					w = 0
@@ -268,20 +290,17 @@ func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 					if drop != nil && pg[pageTagsOff+i] != 0 {
 						pg[pageTagsOff+i] = 0 // a tag without its slot
 					}
-					hint = min(hint, uint8(i))
 					continue
 				}
 				if drop != nil && pg[pageTagsOff+i] != tagOf(h) {
 					pg[pageTagsOff+i] = tagOf(h) // a slot without its tag
 				}
-				hwm = uint8(i + 1)
-				if t.home(h) == uint64(b) {
+				if t.home(h) == b {
 					t.items++
 				} else {
 					t.stale++
 				}
 			}
-			t.hint[q], t.hwm[q] = hint, hwm
 		}
 	}
 	return cleared
@@ -338,11 +357,11 @@ func (f *File) lookupFollowing(h uint64, dst []Candidate, warm bool) (out []Cand
 // lookupLocked collects the candidates of h; the caller holds h's lock.
 // warm: prefetch the slot lines (a hit is expected).
 func (f *File) lookupLocked(h uint64, dst []Candidate, warm bool) []Candidate {
-	for p := range f.chain(f.dir[f.home(h)]) {
+	for p := range f.chain(f.bucketPage(f.home(h))) {
 		pg := f.page(p)
-		// Every tag is compared, not only those below the page's hwm: the
-		// tags sit in one line either way, and not reading hwm saves a
-		// dependent miss in a table too large for the caches.
+		// Every tag is compared: they sit in one line, so a page's fill
+		// would be one more thing to read, and a dependent miss in a table
+		// too large for the caches.
 		if warm {
 			prefetchSlots(pg)
 		}
@@ -416,9 +435,9 @@ func (f *File) replayLocked(h uint64, off int64, size int) error {
 
 // holds reports whether bucket b's chain has the entry (h, w).
 func (f *File) holds(b uint32, h, w uint64) bool {
-	for p := range f.chain(f.dir[b]) {
+	for p := range f.chain(f.bucketPage(uint64(b))) {
 		pg := f.page(p)
-		for i := range tagMatches(pg, int(f.hwm[p]), tagOf(h)) {
+		for i := range tagMatches(pg, SlotsPerPage, tagOf(h)) {
 			if sh, sw := slotOf(pg, i); sh == h && sw == w {
 				return true
 			}
@@ -476,69 +495,83 @@ func (f *File) Reserve(items uint64) error {
 	return nil
 }
 
-// put stores an entry in the first empty slot of bucket b's chain.
+// put stores an entry in the first empty slot of bucket b's chain, linking
+// a new overflow page to its end when every page is full.
 func (f *File) put(b uint32, h, w uint64) error {
-	p := f.dir[b]
-	for {
-		if f.hint[p] < SlotsPerPage {
-			pg := f.page(p)
-			for i := int(f.hint[p]); i < SlotsPerPage; i++ {
-				if pg[pageTagsOff+i] != 0 {
-					continue
-				}
-				setSlot(pg, i, h, w)
-				f.hint[p] = uint8(i + 1)
-				f.hwm[p] = max(f.hwm[p], uint8(i+1))
-				return nil
-			}
-			f.hint[p] = SlotsPerPage
+	last := uint32(0)
+	for p := range f.chain(f.bucketPage(uint64(b))) {
+		pg := f.page(p)
+		if i := freeSlot(pg); i >= 0 {
+			setSlot(pg, i, h, w)
+			return nil
 		}
-		q := f.next(p)
-		if q == 0 {
-			var err error
-			if q, err = f.allocPage(kindOverflow, 0); err != nil {
-				return err
-			}
-			le.PutUint32(f.page(p)[pageNextOff:], q)
-		}
-		p = q
+		last = p
 	}
+	q, err := f.allocOverflow()
+	if err != nil {
+		return err
+	}
+	setSlot(f.page(q), 0, h, w)
+	le.PutUint32(f.page(last)[pageNextOff:], q)
+	return nil
 }
 
-// allocPage appends a zeroed page of the given kind.
-func (f *File) allocPage(kind, bucket uint32) (uint32, error) {
-	p := f.pages
-	if p >= 1<<32-1 {
-		return 0, fmt.Errorf("keyfile: page limit reached")
-	}
-	if err := f.grow(p); err != nil {
+// allocOverflow appends a zeroed overflow page.
+func (f *File) allocOverflow() (uint32, error) {
+	p, err := f.reservePages(1)
+	if err != nil {
 		return 0, err
 	}
 	// The page may hold garbage from pages forgotten by recovery.
-	initPage(f.page(uint32(p)), kind, bucket)
-	f.pages++
+	initPage(f.page(p), kindOverflow, 0)
 	f.publish()
-	f.hint = append(f.hint, 0)
-	f.hwm = append(f.hwm, 0)
+	return p, nil
+}
+
+// reservePages appends n pages to the table (growing the file first) and
+// returns the first; the caller initialises them and publishes.
+func (f *File) reservePages(n uint64) (uint32, error) {
+	p := f.pages
+	if p+n >= 1<<32-1 {
+		return 0, fmt.Errorf("%w: page limit reached", ErrNoSpace)
+	}
+	if err := f.grow(p + n - 1); err != nil {
+		return 0, err
+	}
+	f.pages += n
 	return uint32(p), nil
 }
 
 // splitOne adds bucket B and copies into it the entries of bucket B-n that
 // now address it. The originals stay until the next checkpoint (see the
-// package doc).
+// package doc). The first bucket of a chunk reserves the chunk's pages and
+// records where they start, in memory and in the header's chunk table,
+// before the bucket is published.
 func (f *File) splitOne() error {
 	nb := f.buckets
+	if nb >= 1<<32-1 {
+		return fmt.Errorf("%w: bucket limit reached", ErrNoSpace)
+	}
 	n := uint64(1) << (63 - bits.LeadingZeros64(nb))
 	s := uint32(nb - n)
-	p, err := f.allocPage(kindBucket, uint32(nb))
-	if err != nil {
-		return err
+	if id, pos := chunkOf(nb); pos == 0 {
+		p, err := f.reservePages(chunkBuckets(id))
+		if err != nil {
+			return err
+		}
+		f.chunks[id] = p
+		le.PutUint32(f.mem[chunkTableOff+4*id:], p)
 	}
-	f.dir = append(f.dir, p)
+	p := f.bucketPage(nb)
+	// The page may hold garbage: a split a crash cut short, pages
+	// forgotten by recovery.
+	initPage(f.page(p), kindBucket, uint32(nb))
 	f.buckets++
-	for q := range f.chain(f.dir[s]) {
-		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
-			h, w := f.slot(q, i)
+	f.publish() // the pages, not the bucket: pubBuckets has not moved
+	for q := range f.chain(f.bucketPage(uint64(s))) {
+		pg := f.page(q)
+		for i := range usedSlots(pg) {
+			h, w := slotOf(pg, i)
 			if w != 0 && f.home(h) == nb {
 				if err := f.put(uint32(nb), h, w); err != nil {
 					return err
@@ -569,18 +602,14 @@ func (f *File) cleanSplit() {
 // and returns how many it cleared.
 func (f *File) clearWhere(b uint32, drop func(h, w uint64) bool) int {
 	n := 0
-	for q := range f.chain(f.dir[b]) {
+	for q := range f.chain(f.bucketPage(uint64(b))) {
 		pg := f.page(q)
-		for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
-			if pg[pageTagsOff+i] == 0 {
-				continue
-			}
+		for i := range usedSlots(pg) {
 			h, w := slotOf(pg, i)
 			if w == 0 || !drop(h, w) {
 				continue
 			}
 			setSlot(pg, i, 0, 0)
-			f.hint[q] = min(f.hint[q], uint8(i))
 			n++
 		}
 	}
@@ -642,15 +671,16 @@ type Entry struct {
 func (f *File) Scan(fn func(e Entry) error) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	for b, p := range f.dir {
-		for q := range f.chain(p) {
-			for i, hwm := 0, int(f.hwm[q]); i < hwm; i++ {
-				h, w := f.slot(q, i)
-				if w == 0 || f.home(h) != uint64(b) {
+	for b := uint64(0); b < f.buckets; b++ {
+		for q := range f.chain(f.bucketPage(b)) {
+			pg := f.page(q)
+			for i := range usedSlots(pg) {
+				h, w := slotOf(pg, i)
+				if w == 0 || f.home(h) != b {
 					continue
 				}
 				off, size := unpackWord(w)
-				if err := fn(Entry{uint64(b), h, off, size}); err != nil {
+				if err := fn(Entry{b, h, off, size}); err != nil {
 					return err
 				}
 			}

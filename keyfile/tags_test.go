@@ -48,7 +48,7 @@ func TestRepairMakesTagsAgreeWithSlots(t *testing.T) {
 	item, slot, free := -1, -1, -1
 	for i := 0; i < n && free < 0; i++ {
 		h := Hash(99, keyOf(i))
-		pg = f.page(f.dir[f.home(h)])
+		pg = f.page(f.bucketPage(f.home(h)))
 		slot, free = -1, -1
 		for j := 0; j < SlotsPerPage; j++ {
 			switch sh, w := slotOf(pg, j); {
@@ -88,22 +88,25 @@ func TestRepairMakesTagsAgreeWithSlots(t *testing.T) {
 	}
 }
 
-// A key file of format version 1 (slots without tags) is refused as
+// A key file of an older format version (1: slots without tags; 2: a
+// directory of bucket pages instead of the chunk table) is refused as
 // damaged, which makes a writable store Open rebuild it, never read it
 // with the wrong layout.
-func TestVersion1IsRefused(t *testing.T) {
-	path, f := newTestFile(t)
-	f.Close()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	StampVersion(b, 1)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrDamaged) || !Unusable(err) {
-		t.Fatalf("version 1: %v, want ErrDamaged (unusable: rebuild)", err)
+func TestOlderVersionsAreRefused(t *testing.T) {
+	for _, v := range []uint32{1, 2} {
+		path, f := newTestFile(t)
+		f.Close()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		StampVersion(b, v)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Open(path, testIdentity(), false); !errors.Is(err, ErrDamaged) || !Unusable(err) {
+			t.Fatalf("version %d: %v, want ErrDamaged (unusable: rebuild)", v, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package keyfile_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,11 +11,18 @@ import (
 	"github.com/nudbgo/nudb/keyfile"
 )
 
-// A store whose key file is of format version 1 (before the tags) opens:
+// A store whose key file is of an older format version (1, before the
+// tags; 2, before the chunk table) opens:
 // the first writable Open rebuilds the key file from the data file, every
 // item is found with its value, and the store verifies — what the README
 // promises to users upgrading.
-func TestVersion1KeyFileIsRebuiltByOpen(t *testing.T) {
+func TestOlderKeyFileIsRebuiltByOpen(t *testing.T) {
+	for _, v := range []uint32{1, 2} {
+		t.Run(fmt.Sprint("version ", v), func(t *testing.T) { upgradeFrom(t, v) })
+	}
+}
+
+func upgradeFrom(t *testing.T, version uint32) {
 	dir := t.TempDir()
 	data, key := filepath.Join(dir, "data"), filepath.Join(dir, "key")
 	if err := nudb.Create(data, key, nil); err != nil {
@@ -41,17 +49,17 @@ func TestVersion1KeyFileIsRebuiltByOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyfile.StampVersion(hdr, 1)
+	keyfile.StampVersion(hdr, version)
 	if err := os.WriteFile(key, hdr, 0o644); err != nil {
 		t.Fatal(err)
 	}
 
 	s, err = nudb.Open(data, key, nil)
 	if err != nil {
-		t.Fatalf("Open of a store with a version 1 key file: %v", err)
+		t.Fatalf("Open of a store with a version %d key file: %v", version, err)
 	}
 	if rec := s.Stats().Recovery; !rec.Rebuilt {
-		t.Fatalf("recovery %+v: the version 1 key file was not rebuilt", rec)
+		t.Fatalf("recovery %+v: the version %d key file was not rebuilt", rec, version)
 	}
 	for i := 0; i < n; i++ {
 		got, err := s.Fetch(k(i))
