@@ -108,9 +108,13 @@
 //     durable part, not the clock, decides what is cut, the walk only finds
 //     damage early, so it runs as a scrub after Open (Options.WaitScrub
 //     waits for it).
-//   - Open reads every key-file page header to rebuild the bucket
-//     directory (memory speed over the mapping); DESIGN.md asks that a clean
-//     Open read nothing but the header. A clean open no longer sweeps the
+//   - Open checks the key file's structure, reading one line of every
+//     bucket page and the overflow chains (memory speed over the mapping),
+//     so that a page damaged on the medium since the last close is found
+//     at open and the index rebuilt, not missed by lookups; DESIGN.md asks
+//     that a clean Open read nothing but the header, which the bucket
+//     addressing (format 3: no directory to rebuild) would allow were the
+//     check moved to the background. A clean open no longer sweeps the
 //     slots; an unclean one replays the log past the checkpoint without
 //     rewriting entries that survived, then sweeps once to clear what points
 //     past the end.
