@@ -2,6 +2,7 @@ package nudb
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -140,6 +141,16 @@ func (s *Store) insertBehind(key, value []byte, h uint64) error {
 	}
 	w.wakeUp()
 	if !waits {
+		if w.behindBytes.Load() > s.opts.WriteBehindBytes/2 {
+			// Half the budget is held: give this processor to the writer
+			// (which the wake-up above made runnable here) rather than fill
+			// the rest. Inserters that never block would otherwise keep
+			// both processors until the budget is full and all of them
+			// wait, and the writer's work and theirs would take turns
+			// instead of overlapping (BenchmarkInsert/behind/16, five
+			// alternating runs: median 2,633 ns an item against 2,820).
+			runtime.Gosched()
+		}
 		return nil
 	}
 	<-op.w.done
@@ -223,7 +234,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 		queued = len(ptrs)
 		return nil
 	}
-	// Check and admit a few dozen items per hold of the pending-set lock.
+	// Check and admit a few dozen items at a time, queueing as they pass.
 	for i := 0; i < len(b.keys) && err == nil; {
 		end := min(i+64, len(b.keys))
 		for j := i; j < end; j++ {

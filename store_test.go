@@ -229,7 +229,15 @@ func TestSecondOpenFromAnotherProcessIsLocked(t *testing.T) {
 }
 
 func TestDuplicateRaceExactlyOneWins(t *testing.T) {
-	ts := newStore(t, &Options{Sync: SyncNever})
+	for _, mode := range []SyncMode{SyncNever, SyncWriteBehind} {
+		t.Run(mode.String(), func(t *testing.T) { duplicateRace(t, mode) })
+	}
+}
+
+// duplicateRace races 32 inserts of one key, twenty times: the pending
+// set's rule (one shard per key) admits exactly one.
+func duplicateRace(t *testing.T, mode SyncMode) {
+	ts := newStore(t, &Options{Sync: mode})
 	for round := 0; round < 20; round++ {
 		var wins, exists atomic.Int32
 		var wg sync.WaitGroup

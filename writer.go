@@ -103,10 +103,11 @@ const (
 // their requests dropped from the pending set. A failed write or sync stops
 // the writer (ErrStopped): nothing after it is acknowledged.
 //
-// Lock order: the store's gate (entering never blocks) → pendingSet.mu →
-// the key file's table lock (the duplicate check's lookup, which also reads
-// the data file) → writer.qmu. The writer goroutine takes the table lock
-// (index inserts) and pendingSet.mu (settling) one at a time, never nested.
+// Lock order: the store's gate (entering never blocks) → a pendingSet
+// shard's lock (one at a time) → the key file's table lock (the duplicate
+// check's lookup, which also reads the data file) → writer.qmu. The writer
+// goroutine takes the table lock (index inserts) and the shard locks
+// (settling) one at a time, never nested.
 
 // writerIndex is what the writer needs of the key file.
 type writerIndex interface {
