@@ -216,6 +216,9 @@ func (t *table) load(mem []byte, buckets, pages uint64, check bool) error {
 	t.items, t.stale = 0, 0
 	t.split = t.split[:0]
 	clear(t.chunks[:])
+	if buckets == 0 || buckets >= 1<<32 {
+		return fmt.Errorf("%w: %d buckets", ErrDamaged, buckets)
+	}
 	last, _ := chunkOf(buckets - 1)
 	next := uint64(headerPages)
 	for id := 0; id <= last; id++ {
