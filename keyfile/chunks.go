@@ -20,7 +20,7 @@ import "math/bits"
 // chunk past the bucket count is meaningless: a split that reaches the
 // chunk writes it again.
 const (
-	chunkTableOff = 512 // the header's second sector: maxChunks u32 entries
+	chunkTableOff = 512 // from the header's second sector: maxChunks u32 entries (960 bytes)
 	smallBuckets  = 16  // buckets below this are chunks of one bucket each
 	// maxChunks covers every bucket below 2^32: the last range (k = 32)
 	// ends at chunk 8·(32-3)+7.

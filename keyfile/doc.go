@@ -57,8 +57,8 @@
 // generation wins, so a checkpoint caught half written by page writeback
 // leaves the previous one in force).
 //
-// The header's second sector holds the chunk table: a u32 per chunk of
-// buckets, the page of its first bucket (chunks.go).
+// From the header's second sector on, 960 bytes hold the chunk table: a
+// u32 per chunk of buckets, the page of its first bucket (chunks.go).
 //
 // The rest of the file is 512-byte bucket pages and overflow pages (one
 // sector each, so a lookup touches a few cache lines): a 16-byte page header
@@ -78,9 +78,9 @@
 // line of each bucket page: a page damaged on the medium is found at open
 // and the store rebuilds the index, where lookups would otherwise miss its
 // entries (DESIGN.md asks a clean open to read only the header; this is
-// the one departure, for data that stays findable). After an unclean stop
-// Repair then sweeps every slot once: it proves no entry points past the
-// end of the log.
+// the one departure, for data that stays findable). After a power loss
+// (or a process crash whose live table cannot be used) Repair then sweeps
+// every slot once: it proves no entry points past the end of the log.
 //
 // # Linear hashing
 //
