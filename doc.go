@@ -120,10 +120,11 @@
 //     past the end.
 //   - After a process crash of the same boot (the key file records the boot
 //     ID of its writer) recovery trusts the page cache: the key file keeps the
-//     live table geometry and entry count as header words, published only
-//     where the table is consistent under them, so recovery loads the table
-//     the writer had, hops over the records below written by their headers,
-//     replays only the last one and skips the sweep. After a power loss
+//     live table geometry as a header word, published only where the
+//     table is consistent under it, so recovery loads the table the writer
+//     had, hops over the records below written by their headers (adding
+//     their item counts to the checkpoint's), replays only the last one and
+//     skips the sweep. After a power loss
 //     (another boot) it takes the checkpoint's geometry and replays the whole
 //     log past the checkpoint, as DESIGN.md describes.
 //   - The log past the checkpoint (what an unclean Open reads) is bounded in

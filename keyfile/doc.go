@@ -121,13 +121,15 @@
 // A power loss leaves any mix of sectors, and only the checkpoint's
 // geometry can be trusted. A process crash leaves the page cache exactly as
 // the writer had it. For that case the header keeps, as words stored
-// atomically, the live geometry (bucket and page counts) and the entry
-// count, published only where the table is consistent under them: a page
+// atomically, the live geometry (bucket and page counts), published only
+// where the table is consistent under it: a page
 // once it is initialised, a split's new bucket once every entry it takes
 // has been copied into it. UseLive loads that table; a bucket page of a
 // split that was not finished is a reserved page again (its entries are
 // still in the bucket being split). The store uses it only
-// when the key file's boot ID is this boot's (SameBoot).
+// when the key file's boot ID is this boot's (SameBoot). The entry count
+// is not published: recovery derives it from the checkpoint's and the
+// item counts in the headers of the records it hops over (see UseLive).
 //
 // # Concurrency
 //

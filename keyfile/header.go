@@ -33,12 +33,13 @@ const (
 	// The live table, as the writer holds it in memory (the page cache
 	// keeps it after a process crash; a power loss makes it meaningless):
 	// u64 buckets<<32 | pages, published only where the table is
-	// consistent under it, and u64 live entries. See File.UseLive.
-	liveGeomOff  = 384
-	liveItemsOff = 392
-	slotAOff     = 128
-	slotSize     = 128
-	slotCRCOff   = 124
+	// consistent under it. See File.UseLive. (The u64 after it is reserved:
+	// an entry count published beside the geometry could not be exact
+	// after a crash between an entry's write and the count's.)
+	liveGeomOff = 384
+	slotAOff    = 128
+	slotSize    = 128
+	slotCRCOff  = 124
 	// A checkpoint slot, field by field (part of the format).
 	cpGenOff        = 0   // u64 generation, increasing; 0: an empty slot
 	cpOffsetOff     = 8   // u64 log offset below which everything is indexed

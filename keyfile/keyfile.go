@@ -153,10 +153,10 @@ func (f *File) bindWatermarks() {
 		return (*atomic.Uint64)(unsafe.Pointer(&f.mem[off]))
 	}
 	f.extent, f.written, f.synced, f.clean = word(extentOff), word(writtenOff), word(syncedOff), word(cleanOff)
-	g, n := word(liveGeomOff).Load(), word(liveItemsOff).Load()
-	f.live = liveTable{buckets: g >> 32, pages: g & (1<<32 - 1), items: n}
+	g := word(liveGeomOff).Load()
+	f.live = liveTable{buckets: g >> 32, pages: g & (1<<32 - 1)}
 	if !f.readOnly {
-		f.table.geomWord, f.table.itemsWord = word(liveGeomOff), word(liveItemsOff)
+		f.table.geomWord = word(liveGeomOff)
 	}
 }
 
@@ -190,8 +190,8 @@ func (f *File) load() error {
 	return nil
 }
 
-// liveTable is the table's geometry and entry count as a writer held them.
-type liveTable struct{ buckets, pages, items uint64 }
+// liveTable is the table's geometry as a writer held it.
+type liveTable struct{ buckets, pages uint64 }
 
 // UseLive loads the table with the geometry the last writer held when it
 // stopped, instead of the checkpoint's: right only after a process crash
@@ -203,6 +203,12 @@ type liveTable struct{ buckets, pages, items uint64 }
 // bucket uses: the split that makes its bucket again starts it afresh. It
 // reports false, and keeps the checkpoint's geometry,
 // when the words do not describe a table this file can hold.
+//
+// The entry count is the checkpoint's either way: the caller adds the
+// items of the records past the checkpoint that it skips (AddItems), and
+// Replay counts every entry it replays, found or put. That is exact at
+// any instant the writer died, where a count published beside the table
+// is off by one when the kill falls between an entry and its count.
 func (f *File) UseLive() bool {
 	if f.readOnly {
 		return false
@@ -221,7 +227,7 @@ func (f *File) UseLive() bool {
 		f.publish()
 		return false
 	}
-	f.items = l.items
+	f.items = cp.Items
 	f.publish()
 	return true
 }
@@ -232,6 +238,15 @@ func checkGeometry(cp Checkpoint, size int64) error {
 		return fmt.Errorf("%w: checkpoint geometry %d buckets, %d pages, file %d bytes", ErrDamaged, cp.Buckets, cp.Pages, size)
 	}
 	return nil
+}
+
+// AddItems adds to the entry count the items of records past the
+// checkpoint that recovery does not replay because the writer indexed
+// them before it stopped (see UseLive).
+func (f *File) AddItems(n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.items += n
 }
 
 // Checkpoint is the checkpoint in force.

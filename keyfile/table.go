@@ -60,18 +60,19 @@ type table struct {
 	// of buckets below the bucket count (see chunks.go).
 	chunks [maxChunks]uint32
 
-	// The live-table words in the header (nil when read only): the
-	// geometry and entry count published as the table changes.
-	geomWord, itemsWord *atomic.Uint64
-	pubBuckets          uint64 // the bucket count published: a split's only once its copy is done
+	// The live-table word in the header (nil when read only): the
+	// geometry published as the table changes.
+	geomWord   *atomic.Uint64
+	pubBuckets uint64 // the bucket count published: a split's only once its copy is done
 }
 
-// publish stores the live-table words: the table is consistent under the
-// current geometry. Called with the lock held (or before any reader).
+// publish stores the live-table word: the table is consistent under the
+// current geometry. Called with the lock held (or before any reader),
+// whenever the page or published bucket count changes; an insert that
+// fills a slot changes neither, and stores nothing.
 func (t *table) publish() {
 	if t.geomWord != nil {
 		t.geomWord.Store(t.pubBuckets<<32 | t.pages)
-		t.itemsWord.Store(t.items)
 	}
 }
 
@@ -426,10 +427,9 @@ func (f *File) Replay(n int, entry func(i int) (h uint64, off int64, size int)) 
 func (f *File) replayLocked(h uint64, off int64, size int) error {
 	w := packWord(off, size)
 	b := uint32(f.home(h))
-	// The checkpoint's count holds the entries below it; this entry is
-	// counted whether it is found or put.
+	// The count holds the entries below where the replay starts (see
+	// UseLive); this entry is counted whether it is found or put.
 	f.items++
-	f.publish()
 	if f.holds(b, h, w) {
 		return nil
 	}
@@ -475,7 +475,6 @@ func (f *File) insertLocked(h uint64, off int64, size int) error {
 		return err
 	}
 	f.items++
-	f.publish()
 	for float64(f.items) > float64(f.buckets)*SlotsPerPage*LoadFactor {
 		if err := f.splitOne(); err != nil {
 			return err

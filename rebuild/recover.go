@@ -125,8 +125,11 @@ func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Waterm
 		// may have been cut off mid-indexing. Hop to it by the headers and
 		// replay from there. The hashes below are the scrub's to re-check.
 		if int64(wm.Written) > cp.Offset {
-			if last, before, ok := hop(s, cp.Offset, int64(wm.Written), prev, buf, rep); ok {
+			if last, before, items, ok := hop(s, cp.Offset, int64(wm.Written), prev, buf, rep); ok {
 				from, prev, havePrev = last.Offset, before, before.Seq > 0
+				// The table holds the items of the records hopped over;
+				// the count starts at the checkpoint's (UseLive).
+				kf.AddItems(items)
 			}
 		}
 	}
@@ -165,10 +168,11 @@ func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Waterm
 
 // hop follows the chain from off (where the record prev ends) to end by
 // the records' headers alone, one block each, and returns the record that
-// ends at end and the one before it. It fails (the caller walks the whole
+// ends at end, the one before it, and the items of the records before
+// that one (from their headers). It fails (the caller walks the whole
 // way) where a header does not name this store, its own offset and its
 // predecessor, or the chain does not end exactly at end.
-func hop(s *Store, off, end int64, prev datafile.Header, buf []byte, rep *Report) (last, before datafile.Header, ok bool) {
+func hop(s *Store, off, end int64, prev datafile.Header, buf []byte, rep *Report) (last, before datafile.Header, items uint64, ok bool) {
 	g := s.Geom
 	bs := g.BlockSize
 	before = prev
@@ -178,12 +182,13 @@ func hop(s *Store, off, end int64, prev datafile.Header, buf []byte, rep *Report
 		h, err := datafile.DecodeHeader(buf[:max(n, 0)])
 		if n < bs || err != nil || !h.Plausible(g.UID, off, bs) || h.Seq != before.Seq+1 ||
 			(before.Seq > 0 && h.PrevOffset != before.Offset) {
-			return last, before, false
+			return last, before, 0, false
 		}
 		if h.End(bs) == end {
-			return h, before, true
+			return h, before, items, true
 		}
 		before, off = h, h.End(bs)
+		items += uint64(h.Items)
 	}
-	return last, before, false
+	return last, before, 0, false
 }
