@@ -33,6 +33,8 @@ type File struct {
 	// live is what the live-table words held when the file was opened:
 	// the geometry a writer that crashed during this boot had (see UseLive).
 	live liveTable
+	// liveChecked: Open checked the structure under the live geometry.
+	liveChecked bool
 
 	mu shardedRWMutex // guards the table below and the slot contents
 	table
@@ -177,7 +179,16 @@ func (f *File) load() error {
 	// a page damaged on the medium since then is found here, and the
 	// store rebuilds the index, rather than lookups missing its entries.
 	// It reads one line of each bucket page (and the overflow pages).
-	if err := f.table.load(f.mem, cp.Buckets, cp.Pages, true); err != nil {
+	//
+	// After a process crash of this boot the table recovery will use is
+	// the live one (UseLive), so that is the one checked, once: the
+	// checkpoint's table is a part of it (its buckets' pages are the same
+	// pages, its chains the same chains cut where they reach pages it does
+	// not know), so it passes whenever the live one does.
+	if !f.readOnly && f.clean.Load() == 0 && f.SameBoot() && f.liveFits() {
+		f.liveChecked = f.table.load(f.mem, f.live.buckets, f.live.pages, true) == nil
+	}
+	if err := f.table.load(f.mem, cp.Buckets, cp.Pages, !f.liveChecked); err != nil {
 		return err
 	}
 	if f.readOnly && f.clean.Load() == 0 {
@@ -192,6 +203,14 @@ func (f *File) load() error {
 
 // liveTable is the table's geometry as a writer held it.
 type liveTable struct{ buckets, pages uint64 }
+
+// liveFits reports whether the live geometry describes a table this file
+// can hold, at least as large as the checkpoint's.
+func (f *File) liveFits() bool {
+	l, cp := f.live, f.cp
+	return l.buckets >= cp.Buckets && l.pages >= cp.Pages && l.pages >= l.buckets+headerPages &&
+		l.pages < 1<<32 && int64(l.pages)*BucketSize <= f.size
+}
 
 // UseLive loads the table with the geometry the last writer held when it
 // stopped, instead of the checkpoint's: right only after a process crash
@@ -216,11 +235,10 @@ func (f *File) UseLive() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	l, cp := f.live, f.cp
-	if l.buckets < cp.Buckets || l.pages < cp.Pages || l.pages < l.buckets+headerPages ||
-		l.pages >= 1<<32 || int64(l.pages)*BucketSize > f.size {
+	if !f.liveFits() {
 		return false
 	}
-	if err := f.table.load(f.mem, l.buckets, l.pages, true); err != nil {
+	if err := f.table.load(f.mem, l.buckets, l.pages, !f.liveChecked); err != nil {
 		// Back to the checkpoint's table, which load proved before.
 		f.table.load(f.mem, cp.Buckets, cp.Pages, false)
 		f.items = cp.Items

@@ -109,8 +109,9 @@ func endsAt(s *Store, off int64, prev datafile.Header, havePrev bool, buf []byte
 // replay re-indexes the log from the checkpoint after an unclean stop.
 // Entries at or past the checkpoint may point at records that never became
 // durable, and overflow links may lead into pages the checkpoint does not
-// know. The links are cut first, so no page allocated from now on is
-// reachable through one; the log from the checkpoint is replayed into the
+// know. The links are cut first (unless the live table of a process crash
+// is used, under which there are none), so no page allocated from now on
+// is reachable through one; the log from the checkpoint is replayed into the
 // index (entries that reached the disk before the stop are found and left
 // alone: a process crash costs no page writes); and one sweep then clears
 // whatever points past the end of the log, and the stale copies splits
@@ -118,7 +119,8 @@ func endsAt(s *Store, off int64, prev datafile.Header, havePrev bool, buf []byte
 func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Watermarks, prev datafile.Header, havePrev bool,
 	buf []byte, rep *Report) (Tail, error) {
 	from := cp.Offset
-	if kf.SameBoot() && wm.Valid() && kf.UseLive() {
+	live := kf.SameBoot() && wm.Valid() && kf.UseLive()
+	if live {
 		// A process crash of this boot: the page cache holds the table as
 		// the writer left it, geometry included, and the writer indexed
 		// every record below written as it retired it; only the last one
@@ -133,7 +135,13 @@ func replay(s *Store, kf *keyfile.File, cp keyfile.Checkpoint, wm keyfile.Waterm
 			}
 		}
 	}
-	kf.CutLinks()
+	if !live {
+		// Under the live table no link can lead past it: the writer links
+		// an overflow page only after publishing the page count that
+		// covers it. Under the checkpoint's, links into pages allocated
+		// after it are cut.
+		kf.CutLinks()
+	}
 	w := datafile.NewWalker(s.Geom, s.File, s.File.Size(), buf, from, prev, havePrev)
 	floor, oldEnd := cp.Offset, s.File.Size()
 	if wm.Valid() {
