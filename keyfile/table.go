@@ -141,13 +141,9 @@ func prefetchSlots(pg []byte) {
 // tags compared at a time.
 func tagMatches(pg []byte, n int, tag byte) iter.Seq[int] {
 	return func(yield func(int) bool) {
-		const ones, low7 = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f
-		want := uint64(tag) * ones
+		want := uint64(tag) * 0x0101010101010101
 		for base := 0; base < n; base += 8 {
-			x := le.Uint64(pg[pageTagsOff+base:]) ^ want
-			// A byte of m has its top bit set where x's byte is zero
-			// (exact: no borrow crosses bytes).
-			m := ^((x&low7 + low7) | x | low7)
+			m := zeroBytes(le.Uint64(pg[pageTagsOff+base:]) ^ want)
 			for ; m != 0; m &= m - 1 {
 				i := base + bits.TrailingZeros64(m)/8
 				if i >= n || !yield(i) {
@@ -158,15 +154,20 @@ func tagMatches(pg []byte, n int, tag byte) iter.Seq[int] {
 	}
 }
 
+// zeroBytes has the top bit of each byte set where x's byte is zero, and
+// no other bit: exact, since no borrow crosses bytes (the usual
+// (x-ones)&^x&highs can flag a 0x01 byte above a zero one).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((x&low7 + low7) | x | low7)
+}
+
 // freeSlot is the first slot of page pg whose tag is zero (an empty slot),
 // or -1 when the page is full: eight tags at a time, from the line the
 // duplicate check before an insert has just read.
 func freeSlot(pg []byte) int {
-	const low7 = 0x7f7f7f7f7f7f7f7f
 	for base := 0; base < SlotsPerPage; base += 8 {
-		x := le.Uint64(pg[pageTagsOff+base:])
-		// As in tagMatches: top bits set where x's byte is zero.
-		if m := ^((x&low7 + low7) | x | low7); m != 0 {
+		if m := zeroBytes(le.Uint64(pg[pageTagsOff+base:])); m != 0 {
 			if i := base + bits.TrailingZeros64(m)/8; i < SlotsPerPage {
 				return i
 			}

@@ -11,7 +11,7 @@ import (
 
 // tagMatches must yield exactly the slots a byte-by-byte scan finds, for
 // every tag value (the SWAR comparison has no borrow between bytes) and
-// every fill.
+// every fill; freeSlot the first empty one.
 func TestTagMatchesIsExact(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	pg := make([]byte, BucketSize)
@@ -32,6 +32,11 @@ func TestTagMatchesIsExact(t *testing.T) {
 		got := slices.Collect(tagMatches(pg, n, tag))
 		if !slices.Equal(got, want) {
 			t.Fatalf("tags %x, tag %x, n %d: got %v, want %v", pg[pageTagsOff:pageTagsOff+n], tag, n, got, want)
+		}
+		// freeSlot, on the same zero-byte mask, finds the first zero tag.
+		free := slices.Index(pg[pageTagsOff:pageTagsOff+SlotsPerPage], 0)
+		if got := freeSlot(pg); got != free {
+			t.Fatalf("tags %x: freeSlot %d, want %d", pg[pageTagsOff:pageTagsOff+SlotsPerPage], got, free)
 		}
 	}
 }
