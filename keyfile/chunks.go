@@ -1,6 +1,9 @@
 package keyfile
 
-import "math/bits"
+import (
+	"fmt"
+	"math/bits"
+)
 
 // Where a bucket's page is. Bucket pages are reserved in chunks: buckets
 // 0..15 one chunk each, then every power-of-two range of buckets
@@ -50,6 +53,36 @@ func chunkFirst(id int) uint64 {
 		return uint64(id)
 	}
 	return uint64(8+id%8) << (id/8 - 1)
+}
+
+// chunkEntry is the chunk table's entry for chunk id in the header hdr.
+func chunkEntry(hdr []byte, id int) uint64 {
+	return uint64(le.Uint32(hdr[chunkTableOff+4*id:]))
+}
+
+// setChunkEntry records that chunk id starts at page p.
+func setChunkEntry(hdr []byte, id int, p uint32) {
+	le.PutUint32(hdr[chunkTableOff+4*id:], p)
+}
+
+// readChunks copies the header's entries of chunks from..to into chunks,
+// checking each names pages inside the table (below pages) and after the
+// chunk before it, as the writer makes them; entries below from are taken
+// as they are in chunks.
+func readChunks(hdr []byte, chunks *[maxChunks]uint32, from, to int, pages uint64) error {
+	next := uint64(headerPages)
+	if from > 0 {
+		next = uint64(chunks[from-1]) + chunkBuckets(from-1)
+	}
+	for id := from; id <= to; id++ {
+		p := chunkEntry(hdr, id)
+		if p < next || p+chunkBuckets(id) > pages {
+			return fmt.Errorf("%w: chunk %d at page %d (pages %d)", ErrDamaged, id, p, pages)
+		}
+		chunks[id] = uint32(p)
+		next = p + chunkBuckets(id)
+	}
+	return nil
 }
 
 // chunkPages is how many pages the chunks opened by making buckets

@@ -64,12 +64,8 @@ func (f *File) follow() {
 	chunks := f.chunks
 	from, _ := chunkOf(f.buckets)
 	to, _ := chunkOf(buckets - 1)
-	for id := from; id <= to; id++ {
-		p := uint64(le.Uint32(f.mem[chunkTableOff+4*id:]))
-		if p < headerPages || p+chunkBuckets(id) > pages {
-			return // not consistent yet under this word: try again next lookup
-		}
-		chunks[id] = uint32(p)
+	if readChunks(f.mem, &chunks, from, to, pages) != nil {
+		return // not consistent yet under this word: try again next lookup
 	}
 	f.chunks = chunks
 	f.size = max(f.size, int64(pages)*BucketSize)

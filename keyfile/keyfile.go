@@ -63,7 +63,7 @@ func Create(path string, id Identity, logStart int64) error {
 	le(cleanOff, 1)
 	cp := Checkpoint{Gen: 1, Offset: logStart, Buckets: 1, Pages: headerPages + 1}
 	cp.encode(buf[slotAOff:])
-	le(chunkTableOff, headerPages) // chunk 0 (bucket 0) on the first page; chunk 1's half of the word stays zero
+	setChunkEntry(buf, 0, headerPages) // bucket 0 on the first page
 	initPage(buf[HeaderSize:], kindBucket, 0)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {

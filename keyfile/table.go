@@ -222,14 +222,8 @@ func (t *table) load(mem []byte, buckets, pages uint64, check bool) error {
 		return fmt.Errorf("%w: %d buckets", ErrDamaged, buckets)
 	}
 	last, _ := chunkOf(buckets - 1)
-	next := uint64(headerPages)
-	for id := 0; id <= last; id++ {
-		p := uint64(le.Uint32(mem[chunkTableOff+4*id:]))
-		if p < next || p+chunkBuckets(id) > pages {
-			return fmt.Errorf("%w: chunk %d at page %d (pages %d)", ErrDamaged, id, p, pages)
-		}
-		t.chunks[id] = uint32(p)
-		next = p + chunkBuckets(id)
+	if err := readChunks(mem, &t.chunks, 0, last, pages); err != nil {
+		return err
 	}
 	if !check {
 		return nil
@@ -563,7 +557,7 @@ func (f *File) splitOne() error {
 			return err
 		}
 		f.chunks[id] = p
-		le.PutUint32(f.mem[chunkTableOff+4*id:], p)
+		setChunkEntry(f.mem, id, p)
 	}
 	p := f.bucketPage(nb)
 	// The page may hold garbage: a split a crash cut short, pages
