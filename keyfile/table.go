@@ -211,7 +211,8 @@ const MaxOffset = 1<<48 - 1
 // order chunks are made. With check, it also reads every bucket page and
 // overflow chain and proves them well formed (each bucket page names its
 // bucket, no chain revisits a page or enters a bucket page); without it
-// (a clean open) it reads nothing past the header, and a chain walk stays
+// (the caller checked a table this one is a part of: see File.load and
+// UseLive) it reads nothing past the header, and a chain walk stays
 // bounded whatever the pages hold.
 func (t *table) load(mem []byte, buckets, pages uint64, check bool) error {
 	t.mem, t.buckets, t.pages, t.pubBuckets = mem, buckets, pages, buckets
@@ -265,9 +266,9 @@ func (t *table) home(h uint64) uint64 { return bucketOf(h, t.buckets) }
 
 // sweep visits every slot of every chain once: it clears the entries drop
 // selects (counting them), and recomputes the counts of live and stale
-// entries. With drop nil (a read-only open) it writes
-// nothing. It is the one full pass over the table that
-// opening a store pays.
+// entries. With drop nil (a read-only open) it writes nothing. It is the
+// pass over every slot that an open after a power loss pays (load's check
+// reads only each page's first line).
 func (t *table) sweep(drop func(b uint64, h, w uint64) bool) (cleared int) {
 	t.items, t.stale = 0, 0
 	for b := uint64(0); b < t.buckets; b++ {
