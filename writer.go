@@ -453,6 +453,13 @@ func (w *writer) locked(fn func()) {
 }
 
 // run is the writer goroutine.
+// tend runs the background duties (maintain: interval syncs, checkpoints),
+// then writes what is queued. Called with w.mu held.
+func (w *writer) tend() {
+	w.maintain()
+	w.pump()
+}
+
 func (w *writer) run() {
 	defer close(w.exited)
 	go w.reaper()
@@ -461,25 +468,18 @@ func (w *writer) run() {
 	// Every event is handled and the queue pumped under one hold of w.mu,
 	// so after a completion a caller just acknowledged cannot lead a record
 	// of its own before the next group gathers behind it (see gather).
-	w.locked(func() {
-		w.maintain() // the checkpoint recovery left to do, if any
-		w.pump()
-	})
+	w.locked(w.tend) // the checkpoint recovery left to do, if any
 	for {
 		select {
 		case c := <-w.completions:
 			w.locked(func() {
 				w.complete(c)
-				w.maintain()
-				w.pump()
+				w.tend()
 			})
 		case <-w.wake:
 			w.locked(w.pump)
 		case <-tick.C:
-			w.locked(func() {
-				w.maintain()
-				w.pump()
-			})
+			w.locked(w.tend)
 		case ch := <-w.syncReq:
 			w.locked(func() {
 				ch <- w.syncNow()
