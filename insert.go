@@ -241,7 +241,7 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 			reqs[j] = request{key: b.keys[j], value: b.values[j], hash: keyfile.Hash(s.sb.Salt, b.keys[j]), w: wt}
 		}
 		var n int
-		ptrs, n, err = s.pending.admitRun(reqs[i:end], s.indexed, ptrs)
+		ptrs, n, err = s.pending.admitRun(reqs[i:end], s.indexed, s.prefetchHomes, ptrs)
 		skipped += n
 		i = end
 		if err == nil && len(ptrs)-queued >= batchChunk {
@@ -263,3 +263,9 @@ func (s *Store) InsertBatch(b *Batch) (skipped int, err error) {
 
 // batchChunk is how many checked items InsertBatch queues at a time.
 const batchChunk = 256
+
+// prefetchHomes asks for the index lines the duplicate checks of rs will
+// read (admitRun's prefetch).
+func (s *Store) prefetchHomes(rs []request) {
+	s.kf.PrefetchHomes(len(rs), func(i int) uint64 { return rs[i].hash })
+}

@@ -49,6 +49,9 @@ func (p *pendingSet) shard(h uint64) *pendingShard {
 	return &p.shards[h>>32&(pendingShards-1)]
 }
 
+// prefetchRun is how many requests admitRun prefetches for at a time.
+const prefetchRun = 16
+
 // existsFunc reports whether the index already holds r's key.
 type existsFunc func(r *request) (bool, error)
 
@@ -62,8 +65,15 @@ func (p *pendingSet) admit(r *request, exists existsFunc) error {
 
 // admitRun admits the requests of rs, appending those admitted to dst. A
 // key already stored or pending is counted in skipped, not admitted.
-func (p *pendingSet) admitRun(rs []request, exists existsFunc, dst []*request) (_ []*request, skipped int, err error) {
+// Before admitting each run of prefetchRun requests it calls prefetch
+// with the next run, so the index lines their duplicate checks read are on
+// their way while the run before is checked.
+func (p *pendingSet) admitRun(rs []request, exists existsFunc, prefetch func([]request), dst []*request) (_ []*request, skipped int, err error) {
+	prefetch(rs[:min(prefetchRun, len(rs))])
 	for i := range rs {
+		if i%prefetchRun == 0 && i+prefetchRun < len(rs) {
+			prefetch(rs[i+prefetchRun : min(i+2*prefetchRun, len(rs))])
+		}
 		switch err := p.admit(&rs[i], exists); err {
 		case nil:
 			dst = append(dst, &rs[i])

@@ -395,11 +395,20 @@ func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size in
 }
 
 // inBatches calls add for each of n entries with the lock held, taking it
-// once per insertBatch entries.
+// once per insertBatch entries. Before each entry it asks for the home
+// page of the entry prefetchAhead places on (see PrefetchHomes).
 func (f *File) inBatches(n int, entry func(i int) (h uint64, off int64, size int), add func(h uint64, off int64, size int) error) error {
 	for i := 0; i < n; {
 		f.mu.Lock()
+		for j := i; j < min(i+prefetchAhead, n); j++ {
+			h, _, _ := entry(j)
+			f.prefetchHome(h)
+		}
 		for end := min(i+insertBatch, n); i < end; i++ {
+			if j := i + prefetchAhead; j < n {
+				h, _, _ := entry(j)
+				f.prefetchHome(h)
+			}
 			if err := add(entry(i)); err != nil {
 				f.mu.Unlock()
 				return err
@@ -408,6 +417,39 @@ func (f *File) inBatches(n int, entry func(i int) (h uint64, off int64, size int
 		f.mu.Unlock()
 	}
 	return nil
+}
+
+// prefetchAhead is how many entries ahead a run of inserts or lookups asks
+// for home pages: enough misses in flight to hide most of a miss's
+// latency behind the work on the entries before it, few enough that the
+// processor's miss buffers do not overflow.
+const prefetchAhead = 16
+
+// PrefetchHomes asks the processor for the first line (the page header
+// and the tags, all a probe for an absent key reads) of the home bucket
+// page of each of n hashes. A run of lookups over unrelated buckets, such
+// as InsertBatch's duplicate checks, then waits for its misses together
+// instead of one after another. It is a hint: it reads no page and changes
+// nothing, and a split that moves a bucket afterwards costs only the
+// prefetch. It does nothing on a follower, whose geometry it would have to
+// follow first.
+func (f *File) PrefetchHomes(n int, hash func(i int) uint64) {
+	if f.followGeom != nil || n == 0 {
+		return
+	}
+	f.mu.RLock()
+	for i := 0; i < n; i++ {
+		f.prefetchHome(hash(i))
+	}
+	f.mu.RUnlock()
+}
+
+// prefetchHome asks for the first line of h's home page; the lock is held.
+func (f *File) prefetchHome(h uint64) {
+	p := uint64(f.bucketPage(f.home(h)))
+	if (p+1)*BucketSize <= uint64(len(f.mem)) {
+		prefetch.Line(f.mem[p*BucketSize:])
+	}
 }
 
 // Replay re-inserts, after an unclean stop, the entries of the log past the

@@ -22,3 +22,11 @@ func Lines(b []byte) {
 	// The last byte may sit in a line the stride did not reach.
 	line(unsafe.Pointer(&b[len(b)-1]))
 }
+
+// Line prefetches the cache line that holds b[0]; it does nothing for an
+// empty b.
+func Line(b []byte) {
+	if len(b) > 0 {
+		line(unsafe.Pointer(&b[0]))
+	}
+}
