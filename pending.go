@@ -3,6 +3,8 @@ package nudb
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/nudbgo/nudb/keyfile"
 )
 
 // pendingSet holds the requests on their way into the log, chained by key
@@ -49,8 +51,9 @@ func (p *pendingSet) shard(h uint64) *pendingShard {
 	return &p.shards[h>>32&(pendingShards-1)]
 }
 
-// prefetchRun is how many requests admitRun prefetches for at a time.
-const prefetchRun = 16
+// prefetchRun is how many requests admitRun prefetches for at a time:
+// the index's own prefetch distance.
+const prefetchRun = keyfile.PrefetchAhead
 
 // existsFunc reports whether the index already holds r's key.
 type existsFunc func(r *request) (bool, error)

@@ -395,18 +395,16 @@ func (f *File) InsertMany(n int, entry func(i int) (h uint64, off int64, size in
 }
 
 // inBatches calls add for each of n entries with the lock held, taking it
-// once per insertBatch entries. Before each entry it asks for the home
-// page of the entry prefetchAhead places on (see PrefetchHomes).
+// once per insertBatch entries. Before each entry it has asked for the
+// home pages of the entries up to PrefetchAhead places on (see
+// PrefetchHomes), each once.
 func (f *File) inBatches(n int, entry func(i int) (h uint64, off int64, size int), add func(h uint64, off int64, size int) error) error {
+	asked := 0 // the entries below have had their home page asked for
 	for i := 0; i < n; {
 		f.mu.Lock()
-		for j := i; j < min(i+prefetchAhead, n); j++ {
-			h, _, _ := entry(j)
-			f.prefetchHome(h)
-		}
 		for end := min(i+insertBatch, n); i < end; i++ {
-			if j := i + prefetchAhead; j < n {
-				h, _, _ := entry(j)
+			for ; asked < min(i+PrefetchAhead, n); asked++ {
+				h, _, _ := entry(asked)
 				f.prefetchHome(h)
 			}
 			if err := add(entry(i)); err != nil {
@@ -419,11 +417,11 @@ func (f *File) inBatches(n int, entry func(i int) (h uint64, off int64, size int
 	return nil
 }
 
-// prefetchAhead is how many entries ahead a run of inserts or lookups asks
+// PrefetchAhead is how many entries ahead a run of inserts or lookups asks
 // for home pages: enough misses in flight to hide most of a miss's
 // latency behind the work on the entries before it, few enough that the
 // processor's miss buffers do not overflow.
-const prefetchAhead = 16
+const PrefetchAhead = 16
 
 // PrefetchHomes asks the processor for the first line (the page header
 // and the tags, all a probe for an absent key reads) of the home bucket
@@ -446,10 +444,7 @@ func (f *File) PrefetchHomes(n int, hash func(i int) uint64) {
 
 // prefetchHome asks for the first line of h's home page; the lock is held.
 func (f *File) prefetchHome(h uint64) {
-	p := uint64(f.bucketPage(f.home(h)))
-	if (p+1)*BucketSize <= uint64(len(f.mem)) {
-		prefetch.Line(f.mem[p*BucketSize:])
-	}
+	prefetch.Line(f.page(f.bucketPage(f.home(h))))
 }
 
 // Replay re-inserts, after an unclean stop, the entries of the log past the
