@@ -40,12 +40,12 @@ var commands []command
 func init() {
 	commands = []command{
 		{"create", "[-key-size N] [-block-size N] [-overwrite] DATA KEY", "create an empty store", cmdCreate},
-		{"info", "[-json] DATA KEY | SET_DIR", "show header, watermarks, items, sizes (or a rotation set's generations); read-only", cmdInfo},
+		{"info", storeOrSetArgs, "show header, watermarks, items, sizes (or a rotation set's generations); read-only", cmdInfo},
 		{"put", "[-file F] DATA KEY HEXKEY", "store the value from stdin or F under HEXKEY", cmdPut},
 		{"get", "DATA KEY HEXKEY", "write the value of HEXKEY to stdout", cmdGet},
 		{"import", "DATA KEY PATH...", "store files (directories walked) under the SHA-256 of their content", cmdImport},
 		{"export", "DATA KEY DIR", "write every item to DIR/<hex key>", cmdExport},
-		{"verify", "[-json] DATA KEY | SET_DIR", "check every record, item and index entry (of every generation of a rotation set); read-only", cmdVerify},
+		{"verify", storeOrSetArgs, "check every record, item and index entry (of every generation of a rotation set); read-only", cmdVerify},
 		{"rebuild", "DATA KEY", "write a new key file from the data file", cmdRebuild},
 		{"rotate", "[-generations N] SET_DIR", "rotate a set: deleted items leave, space comes back", cmdRotate},
 		{"bench", "[-quick] [-json FILE] [...]", "run nudb's benchmarks (peers: cd bench && go run .)", cmdBench},

@@ -47,16 +47,11 @@ func writeJSON(w io.Writer, v any) {
 }
 
 func cmdInfo(c *cli, args []string) int {
-	fs := c.flags("info", "[-json] DATA KEY | SET_DIR")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if !c.parse(fs, args, 1, 2) {
+	fs, asJSON, ok := c.parseStoreOrSet("info", "print JSON", args)
+	if !ok {
 		return exitUsage
 	}
 	if fs.NArg() == 1 {
-		if !isDir(fs.Arg(0)) {
-			fs.Usage()
-			return exitUsage
-		}
 		return c.infoSet(fs.Arg(0), *asJSON)
 	}
 	info, err := nudb.Inspect(fs.Arg(0), fs.Arg(1))
@@ -125,6 +120,26 @@ func cmdRotate(c *cli, args []string) int {
 
 // isDir reports whether path is a directory: the one argument a verb
 // takes for a rotation set.
+// storeOrSetArgs is the usage of the read-only verbs that take either a
+// store (its two files) or a rotation set's directory.
+const storeOrSetArgs = "[-json] DATA KEY | SET_DIR"
+
+// parseStoreOrSet parses the arguments of such a verb: -json, then DATA
+// KEY or SET_DIR. With one argument, it must be a directory. It returns
+// false after printing the usage.
+func (c *cli) parseStoreOrSet(verb, jsonUsage string, args []string) (*flag.FlagSet, *bool, bool) {
+	fs := c.flags(verb, storeOrSetArgs)
+	asJSON := fs.Bool("json", false, jsonUsage)
+	if !c.parse(fs, args, 1, 2) {
+		return fs, asJSON, false
+	}
+	if fs.NArg() == 1 && !isDir(fs.Arg(0)) {
+		fs.Usage()
+		return fs, asJSON, false
+	}
+	return fs, asJSON, true
+}
+
 func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()
@@ -403,16 +418,11 @@ func cmdExport(c *cli, args []string) int {
 }
 
 func cmdVerify(c *cli, args []string) int {
-	fs := c.flags("verify", "[-json] DATA KEY | SET_DIR")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if !c.parse(fs, args, 1, 2) {
+	fs, asJSON, ok := c.parseStoreOrSet("verify", "print the report as JSON", args)
+	if !ok {
 		return exitUsage
 	}
 	if fs.NArg() == 1 {
-		if !isDir(fs.Arg(0)) {
-			fs.Usage()
-			return exitUsage
-		}
 		return c.verifySet(fs.Arg(0), *asJSON)
 	}
 	return c.verifyStore(fs.Arg(0), fs.Arg(1), *asJSON, "")
