@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -680,9 +681,12 @@ func (s *Set) Generations() []Generation {
 
 // ReadGenerations lists the generations the manifest in dir names, oldest
 // first, without opening the set (for verification and tools; the set may
-// be open elsewhere).
+// be open elsewhere). A directory without a manifest is ErrNotSet.
 func ReadGenerations(dir string) ([]Generation, error) {
 	m, err := readManifest(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s has no %s", ErrNotSet, dir, manifestName)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("rotate: %s: %w", dir, err)
 	}

@@ -119,6 +119,13 @@ func TestInsertDeleteReopen(t *testing.T) {
 	}
 }
 
+// ReadGenerations on a directory without a manifest says it is not a set.
+func TestReadGenerationsOfOtherDirectory(t *testing.T) {
+	if _, err := ReadGenerations(t.TempDir()); !errors.Is(err, ErrNotSet) {
+		t.Fatalf("ReadGenerations: %v, want ErrNotSet", err)
+	}
+}
+
 // A directory that holds anything else is refused and left as it was.
 func TestOpenRefusesOtherDirectories(t *testing.T) {
 	dir := t.TempDir()
