@@ -34,4 +34,7 @@
 //     is durable only after a later Datasync returns.
 //   - One goroutine submits (SubmitWrite, Datasync) and one other may reap
 //     (Wait) at the same time; nothing else about an Engine is concurrent.
+//     The buffered engine's own goroutine only starts writeback
+//     (sync_file_range) of ranges already written, which no durability
+//     claim rests on; Close stops it.
 package ioengine

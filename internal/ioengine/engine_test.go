@@ -152,3 +152,76 @@ func TestAutoFallsBackWhenIOUringIsRefused(t *testing.T) {
 		t.Fatalf("forced io_uring with another failure: %v, want it reported", err)
 	}
 }
+
+// The buffered engine hands the kernel every range of writebackEvery
+// bytes it has appended, in order and without gaps, while the writes it
+// acknowledges stay intact; a range the writeback goroutine is too busy
+// to take grows until it can; Close stops the goroutine.
+func TestBufferedStartsWriteback(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(path, Exclusive, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const block, every = 4096, 3 * 4096
+	ranges := make(chan [2]int64, 100)
+	entered, hold := make(chan struct{}), make(chan struct{})
+	first := true
+	e := newBuffered(f.BufFd, every, func(fd int, off, n int64) {
+		if fd != f.BufFd {
+			t.Errorf("writeback on fd %d, want %d", fd, f.BufFd)
+		}
+		if first { // the first hint blocks until released
+			first = false
+			close(entered)
+			<-hold
+		}
+		ranges <- [2]int64{off, off + n}
+	})
+	buf := make([]byte, block)
+	write := func(from, to int) {
+		for i := from; i < to; i++ {
+			for j := range buf {
+				buf[j] = byte(i)
+			}
+			if err := e.SubmitWrite(uint64(i+1), buf, int64(i)*block, false); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	recv := func() [2]int64 { return <-ranges }
+	write(0, 3) // blocks 0-2: the first range, taken by the goroutine
+	<-entered
+	write(3, 6)  // blocks 3-5: the second range, waiting in the channel
+	write(6, 12) // the goroutine is busy: the third range grows to 6-11
+	close(hold)  // the goroutine finishes the first and takes the second
+	r0, r1 := recv(), recv()
+	write(12, 13) // the channel is free again: 6-12 is handed over
+	r2 := recv()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := [][2]int64{r0, r1, r2}
+	want := [][2]int64{{0, 3 * block}, {3 * block, 6 * block}, {6 * block, 13 * block}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("writeback ranges %v, want %v", got, want)
+		}
+	}
+	comps, err := e.Wait(nil)
+	if err != nil || len(comps) != 13 {
+		t.Fatalf("Wait: %d completions, %v; want 13", len(comps), err)
+	}
+	for i := 0; i < 13; i++ {
+		if _, err := f.ReadAt(buf, int64(i)*block); err != nil {
+			t.Fatal(err)
+		}
+		if buf[0] != byte(i) || buf[block-1] != byte(i) {
+			t.Fatalf("block %d reads %d", i, buf[0])
+		}
+	}
+}

@@ -26,6 +26,8 @@ func allocate(fd int, off, n int64) error { return unix.EOPNOTSUPP }
 
 func advise(fd int, off, n int64, willNeed bool) {}
 
+func startWriteback(fd int, off, n int64) {}
+
 func deviceGeometry(fd int) (int64, int, error) {
 	return 0, 0, fmt.Errorf("%w: raw block devices are supported on Linux only", ErrNotFile)
 }

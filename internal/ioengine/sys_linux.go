@@ -45,6 +45,13 @@ func advise(fd int, off, n int64, willNeed bool) {
 	_ = unix.Fadvise(fd, off, n, a)
 }
 
+// startWriteback asks the kernel to start writing the dirty cached pages of
+// [off, off+n) to the device, without waiting for them (a hint: durability
+// still comes only from Datasync).
+func startWriteback(fd int, off, n int64) {
+	_ = unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
 // deviceGeometry reads a block device's size and logical block size.
 func deviceGeometry(fd int) (size int64, logical int, err error) {
 	var sz uint64
