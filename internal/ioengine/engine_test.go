@@ -9,19 +9,27 @@ import (
 	"testing"
 )
 
+// emptyFile creates an empty data file in a temporary directory and
+// opens it (Exclusive); the caller closes it.
+func emptyFile(t *testing.T) (string, *File) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFile(path, Exclusive, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, f
+}
+
 // engines returns one engine of each kind on fd; io_uring is skipped with a
 // reason where the kernel refuses it.
 func forEachEngine(t *testing.T, fn func(t *testing.T, f *File, e Engine)) {
 	for _, kind := range []Kind{Uring, Pwrite} {
 		t.Run(kind.String(), func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "data")
-			if err := os.WriteFile(path, nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			f, err := OpenFile(path, Exclusive, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, f := emptyFile(t)
 			t.Cleanup(func() { f.Close() })
 			e, err := New(kind, f.Fd, 8)
 			if errors.Is(err, ErrUnavailable) {
@@ -116,14 +124,7 @@ func TestEngineReportsWriteError(t *testing.T) {
 }
 
 func TestOpenFileLocks(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := OpenFile(path, Exclusive, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, f := emptyFile(t)
 	defer f.Close()
 	if _, err := OpenFile(path, Exclusive, 0); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
@@ -158,14 +159,7 @@ func TestAutoFallsBackWhenIOUringIsRefused(t *testing.T) {
 // acknowledges stay intact; a range the writeback goroutine is too busy
 // to take grows until it can; Close stops the goroutine.
 func TestBufferedStartsWriteback(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "data")
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	f, err := OpenFile(path, Exclusive, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, f := emptyFile(t)
 	defer f.Close()
 	const block, every = 4096, 3 * 4096
 	ranges := make(chan [2]int64, 100)
