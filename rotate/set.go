@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -684,7 +683,7 @@ func (s *Set) Generations() []Generation {
 // be open elsewhere). A directory without a manifest is ErrNotSet.
 func ReadGenerations(dir string) ([]Generation, error) {
 	m, err := readManifest(dir)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s has no %s", ErrNotSet, dir, manifestName)
 	}
 	if err != nil {

@@ -118,8 +118,6 @@ func cmdRotate(c *cli, args []string) int {
 	return exitOK
 }
 
-// isDir reports whether path is a directory: the one argument a verb
-// takes for a rotation set.
 // storeOrSetArgs is the usage of the read-only verbs that take either a
 // store (its two files) or a rotation set's directory.
 const storeOrSetArgs = "[-json] DATA KEY | SET_DIR"
@@ -140,6 +138,8 @@ func (c *cli) parseStoreOrSet(verb, jsonUsage string, args []string) (*flag.Flag
 	return fs, asJSON, true
 }
 
+// isDir reports whether path is a directory: the one argument a verb
+// takes for a rotation set.
 func isDir(path string) bool {
 	st, err := os.Stat(path)
 	return err == nil && st.IsDir()

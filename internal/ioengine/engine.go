@@ -133,7 +133,7 @@ type pwriteEngine struct {
 	name string
 	mu   sync.Mutex // guards done: SubmitWrite and Wait run on different goroutines
 	done []Completion
-	// Early writeback (buffered engine only; writebackEvery 0: off):
+	// Early writeback (buffered engine only; hints nil: off):
 	// [hintFrom, hintTo) is the range written since the last hint was
 	// handed to the writeback goroutine through hints. Only SubmitWrite's
 	// goroutine touches hintFrom and hintTo.
@@ -168,7 +168,7 @@ func (e *pwriteEngine) SubmitWrite(id uint64, buf []byte, off int64, dsync bool)
 	}
 	if err != nil {
 		err = fmt.Errorf("ioengine: pwrite at %d: %w", off, err)
-	} else if e.writebackEvery > 0 {
+	} else if e.hints != nil {
 		e.hint(off, off+int64(n))
 	}
 	e.mu.Lock()
